@@ -1,0 +1,211 @@
+"""`apply_method`: freeze a Hugging Face model and insert a MethodSpec's deltas into it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..space.accounting import ParamCount, count_method
+from ..space.delta import DeltaSpec
+from ..space.dimensions import POSITIONS
+from ..space.errors import SpecError
+from ..space.method import HeadSpec, MethodSpec
+from .attention import HeadDelta, HeadDeltas, enable_head_deltas
+from .composition import build_composition
+from .families import FamilyTable, family_for
+from .forms import MultiHeadBottleneck, Prefix, PromptEmbedding, build_form
+from .loading import model_dims
+from .prompt import PromptHook
+from .sites import Attachment, DeltaLinear, InputAttachment, Tap
+from .trainable import set_declared_trainable
+
+SUBLAYER_OUTPUT = {"self_attn": "attn_out", "cross_attn": "cross_attn_out", "ffn": "ffn_out"}
+SUBLAYER_INPUT = {"self_attn": "query", "cross_attn": "cross_query", "ffn": "ffn_in"}
+
+
+@dataclass
+class AppliedMethod:
+    """A model with a method's deltas inserted, and the method's exact parameter count."""
+
+    model: Any
+    spec: MethodSpec
+    counts: ParamCount
+    hooks: list[Any] = field(default_factory=list)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def trainable_numel(self) -> int:
+        return sum(p.numel() for p in self.trainable_parameters())
+
+    def merge(self) -> Any:
+        from .merge import merge_method
+
+        return merge_method(self)
+
+
+def head_spec_of(model: Any) -> HeadSpec:
+    name = type(model).__name__
+    if "SequenceClassification" in name:
+        if getattr(model.config, "problem_type", None) == "regression" or model.config.num_labels == 1:
+            return HeadSpec(kind="regression")
+        return HeadSpec(kind="sequence_classification", num_labels=model.config.num_labels)
+    if "ConditionalGeneration" in name or "Seq2Seq" in name:
+        return HeadSpec(kind="seq2seq")
+    return HeadSpec(kind="none")
+
+
+class _Sites:
+    """Finds and wraps the modules a position names in one model."""
+
+    def __init__(self, model: Any, family: FamilyTable):
+        self.model = model
+        self.family = family
+        self.base = model.base_model
+        self.sizes = family.sizes(model.config)
+
+    def layers(self, delta: DeltaSpec) -> Iterator[nn.Module]:
+        info = POSITIONS[delta.position]
+        found = False
+        for stack in self.family.stacks_present(self.model.config):
+            if delta.stack not in ("all", stack.name):
+                continue
+            if info.sublayer == "cross_attn" and not stack.cross_attention:
+                continue
+            layer_list = self.base.get_submodule(stack.layers_path)
+            for i in delta.layer_indices(len(layer_list)):
+                found = True
+                yield layer_list[i]
+        if not found:
+            raise SpecError(
+                f"position {delta.position!r} (stack={delta.stack!r}) does not exist in this "
+                f"{self.model.config.model_type} model"
+            )
+
+    def linear(self, layer: nn.Module, position: str) -> tuple[DeltaLinear, tuple[int, int] | None]:
+        site = self.family.weights.get(position)
+        if site is None:
+            raise SpecError(f"position {position!r} does not exist in the {self.family.name} family")
+        path, third = (site, None) if isinstance(site, str) else site
+        module = layer.get_submodule(path)
+        if not isinstance(module, DeltaLinear):
+            module = DeltaLinear(module, conv1d=self.family.conv1d)
+            parent_path, _, child = path.rpartition(".")
+            setattr(layer.get_submodule(parent_path) if parent_path else layer, child, module)
+        if third is None:
+            return module, None
+        width = module.weight_out_in().shape[0] // 3
+        return module, (third * width, (third + 1) * width)
+
+    def attention(self, layer: nn.Module, sublayer: str) -> nn.Module:
+        return layer.get_submodule(self.family.attention[sublayer])
+
+    def word_embeddings(self) -> nn.Module:
+        return self.base.get_submodule(self.family.embeddings)
+
+
+def _out_in(linear: DeltaLinear, out_slice: tuple[int, int] | None) -> tuple[int, int]:
+    out_dim, in_dim = linear.weight_out_in().shape
+    if out_slice is not None:
+        out_dim = out_slice[1] - out_slice[0]
+    return out_dim, in_dim
+
+
+def _insert_weight(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
+    linear, out_slice = sites.linear(layer, delta.position)
+    out_dim, in_dim = _out_in(linear, out_slice)
+    source_dim = in_dim if delta.insertion == "parallel" else out_dim
+    source = "input" if delta.insertion == "parallel" else "output"
+    form = build_form(delta, source_dim, out_dim)
+    linear.outputs.append(Attachment(form, build_composition(delta, source_dim), source, out_slice, index))
+
+
+def _insert_sublayer(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
+    sublayer = POSITIONS[delta.position].sublayer
+    linear, _ = sites.linear(layer, SUBLAYER_OUTPUT[sublayer])
+    out_dim, _ = _out_in(linear, None)
+    if delta.insertion == "parallel":
+        reader, _ = sites.linear(layer, SUBLAYER_INPUT[sublayer])
+        tap = Tap()
+        reader.taps.append(tap)
+        source: Any = tap
+        source_dim = reader.weight_out_in().shape[1]
+    else:
+        source, source_dim = "output", out_dim
+    form = build_form(delta, source_dim, out_dim)
+    linear.outputs.append(Attachment(form, build_composition(delta, source_dim), source, None, index))
+
+
+def _insert_hidden(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
+    linear, _ = sites.linear(layer, "ffn_out")
+    dim = linear.weight_out_in().shape[1]
+    linear.inputs.append(InputAttachment(build_form(delta, dim, dim), build_composition(delta, dim), index))
+
+
+@torch.no_grad()
+def _prefix_scales(sites: _Sites, layer: nn.Module, sublayer: str) -> tuple[float, float]:
+    """Spread of the frozen keys and values of real token embeddings: the prefix init scale."""
+    tokens = sites.word_embeddings().weight
+    sample = tokens[torch.randint(0, tokens.shape[0], (256,))].float()
+    prefix = "cross_" if sublayer == "cross_attn" else ""
+    out = []
+    for pos in ("key", "value"):
+        linear, out_slice = sites.linear(layer, prefix + pos)
+        projected = linear.base(sample.to(linear.weight_out_in().dtype)).float()
+        if out_slice is not None:
+            projected = projected[..., out_slice[0] : out_slice[1]]
+        out.append(float(projected.std()))
+    return out[0], out[1]
+
+
+def _insert_heads(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
+    sublayer = POSITIONS[delta.position].sublayer
+    attention = sites.attention(layer, sublayer)
+    if not hasattr(attention, "ds_heads"):
+        attention.ds_heads = HeadDeltas()
+    enable_head_deltas(sites.model)
+    heads, kv_heads, head_dim = (sites.sizes[k] for k in ("heads", "kv_heads", "head_dim"))
+    if delta.form == "prefix":
+        key_std, value_std = _prefix_scales(sites, layer, sublayer)
+        attention.ds_heads.prefixes.append(Prefix(kv_heads, head_dim, delta.size or 0, key_std, value_std))
+    else:
+        bottleneck = MultiHeadBottleneck(heads, head_dim, delta.size or 0, delta.activation, delta.dropout, delta.init)
+        composition = build_composition(delta, head_dim)
+        attention.ds_heads.bottlenecks.append(
+            HeadDelta(bottleneck, composition, delta.insertion == "parallel", index)
+        )
+
+
+_INSERT = {"weight": _insert_weight, "sublayer": _insert_sublayer, "hidden": _insert_hidden, "heads": _insert_heads}
+
+
+def apply_method(model: Any, spec: MethodSpec, head: HeadSpec | None = None) -> AppliedMethod:
+    """Freeze ``model``, insert ``spec``'s deltas in place and unfreeze what ``spec.trainable`` names.
+
+    Raises ``UnsupportedModelError`` for model types without a family table and ``SpecError``
+    for positions or layers the model lacks.
+    """
+    family = family_for(model.config)
+    counts = count_method(spec, model_dims(model.config, head or head_spec_of(model)))
+    set_declared_trainable(model, spec.trainable)
+    sites = _Sites(model, family)
+    applied = AppliedMethod(model=model, spec=spec, counts=counts)
+    device = next(model.parameters()).device
+    for index, delta in enumerate(spec.deltas):
+        kind = POSITIONS[delta.position].kind
+        if kind == "embeddings":
+            embeddings = sites.word_embeddings()
+            prompt = PromptEmbedding(delta.size or 0, embeddings.weight.shape[1], embeddings.weight.detach())
+            model.ds_prompt = prompt
+            applied.hooks.append(
+                model.register_forward_pre_hook(PromptHook(prompt, embeddings), with_kwargs=True)
+            )
+            continue
+        for layer in sites.layers(delta):
+            _INSERT[kind](sites, layer, delta, index)
+    model.to(device)
+    return applied

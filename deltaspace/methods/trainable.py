@@ -1,0 +1,52 @@
+"""Which backbone parameters a MethodSpec's ``trainable`` names: head, layer norms, biases, all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _is_norm(module: Any) -> bool:
+    name = type(module).__name__
+    return "LayerNorm" in name or "RMSNorm" in name
+
+
+def backbone_parameter_groups(model: Any) -> dict[str, list[Any]]:
+    """Parameters grouped as backbone (under ``model.base_model``), head (the rest), biases and
+    layer-norm weights of the backbone. Tied parameters count once (named_parameters dedups)."""
+    base = model.base_model
+    backbone_ids = {id(p) for p in base.parameters()}
+    norm_weights = []
+    for module in base.modules():
+        if _is_norm(module) and getattr(module, "weight", None) is not None:
+            norm_weights.append(module.weight)
+    return {
+        "backbone": [p for p in base.parameters()],
+        "head": [p for p in model.parameters() if id(p) not in backbone_ids],
+        "biases": [p for n, p in base.named_parameters() if n.endswith("bias")],
+        "layer_norm_weights": norm_weights,
+    }
+
+
+def layer_norm_parameters(model: Any) -> list[Any]:
+    out = []
+    for module in model.base_model.modules():
+        if _is_norm(module):
+            out.extend(module.parameters(recurse=False))
+    return out
+
+
+def set_declared_trainable(model: Any, trainable: tuple[str, ...]) -> None:
+    """Freeze everything, then unfreeze the groups named in ``trainable``."""
+    model.requires_grad_("all" in trainable)
+    if "all" in trainable:
+        return
+    groups = backbone_parameter_groups(model)
+    selected = []
+    if "head" in trainable:
+        selected += groups["head"]
+    if "biases" in trainable:
+        selected += groups["biases"]
+    if "layer_norms" in trainable:
+        selected += layer_norm_parameters(model)
+    for p in selected:
+        p.requires_grad_(True)

@@ -1,0 +1,71 @@
+"""`MethodSpec` (a named list of `DeltaSpec`s plus declared backbone trainables) and `HeadSpec`.
+
+MAM or UniPELT are data, not classes: a MethodSpec with two or three deltas. A MethodSpec
+round-trips through YAML losslessly; a YAML method may start from a preset (``preset: mam``) and
+override fields (see ``deltaspace.space.yaml_io``). ``canonical_json``/``method_hash`` identify a
+method independently of how it was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .delta import DeltaSpec
+from .dimensions import Trainable
+
+
+class MethodSpec(BaseModel):
+    """A PEFT method: the deltas to insert and which backbone parameters stay trainable.
+
+    ``trainable`` names backbone parameter groups left trainable besides the deltas: ``head``
+    (the task head), ``layer_norms``, ``biases`` (every bias term, as BitFit) or ``all`` (full
+    fine-tuning).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    deltas: tuple[DeltaSpec, ...] = ()
+    trainable: tuple[Trainable, ...] = ("head",)
+    description: str = ""
+
+    @field_validator("trainable")
+    @classmethod
+    def _sorted_unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(v)))
+
+    def canonical_json(self) -> str:
+        """JSON of what the method *is* (name and description excluded), keys sorted."""
+        body = self.model_dump(mode="json", exclude={"name", "description"})
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    def method_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def to_yaml(self) -> str:
+        from .yaml_io import method_to_yaml
+
+        return method_to_yaml(self)
+
+    @classmethod
+    def from_yaml(cls, text_or_path: str) -> MethodSpec:
+        from .yaml_io import load_method
+
+        return load_method(text_or_path)
+
+
+class HeadSpec(BaseModel):
+    """The task head put on the backbone: what ``load_backbone`` builds and accounting counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["sequence_classification", "regression", "seq2seq", "none"] = "sequence_classification"
+    num_labels: int = Field(default=2, ge=1)
+
+    @property
+    def labels_out(self) -> int:
+        return 1 if self.kind == "regression" else self.num_labels

@@ -1,0 +1,202 @@
+"""Published methods as points of the design space (DESIGN.md's presets table).
+
+Defaults follow the papers, scaled to nothing: sizes are the published ones.
+
+| preset | choice, and why |
+|---|---|
+| houlsby | r=64 relu bottleneck after attention and FFN, layer norms trainable (Houlsby et al. 2019) |
+| pfeiffer | r=64 relu bottleneck after the FFN only (Pfeiffer et al. 2021); same r as houlsby so the pair isolates position |
+| prefix | l=30 at every layer's attention heads, no reparameterisation MLP (He et al. 2022 use l=30 in MAM) |
+| prompt | l=20 prompt vectors at the input embeddings (Lester et al. 2021 use 20-100) |
+| lora | r=8, α=16 so s=α/r=2, on W_q and W_v, no dropout (peft's default) |
+| parallel_adapter | r=64 relu bottleneck in parallel with attention and FFN; *_attn / *_ffn variants for the ablation |
+| mh_parallel_adapter | r=30 per head on the query of each head: f(q_i W_down) W_up, the same size as prefix l=30 |
+| scaled_parallel_adapter | r=512 at the FFN, s=4 (He et al. 2022, the MAM's FFN half) |
+| mam | prefix l=30 at attention heads + scaled PA r=512, s=4 at the FFN |
+| unipelt | LoRA r=8 + prefix l=10 + sequential adapter r=48 (Mao et al. 2022); LoRA and adapter behind learned sigmoid gates, prefix behind its own λ(x) |
+| ia3 | scaling vectors on keys, values and the FFN inner activation (Liu et al. 2022) |
+| bitfit | every bias term of the backbone plus the task head (Ben Zaken et al. 2022) |
+| full | every parameter trainable: the full fine-tuning reference |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .delta import DeltaSpec
+from .errors import SpecError, UnknownNameError
+from .method import MethodSpec
+
+_PRESETS: dict[str, Callable[[], MethodSpec]] = {}
+
+
+def register_preset(name: str) -> Callable[[Callable[[], MethodSpec]], Callable[[], MethodSpec]]:
+    """Register a preset factory; refuses non-lowercase names and duplicates."""
+
+    def wrap(factory: Callable[[], MethodSpec]) -> Callable[[], MethodSpec]:
+        if name != name.lower() or not name.replace("_", "").isalnum():
+            raise SpecError(f"preset name {name!r} must be lowercase letters, digits and '_'")
+        if name in _PRESETS:
+            raise SpecError(f"preset {name!r} is already registered")
+        _PRESETS[name] = factory
+        return factory
+
+    return wrap
+
+
+def preset(name: str) -> MethodSpec:
+    """The MethodSpec of a published method, by preset name."""
+    if name not in _PRESETS:
+        raise UnknownNameError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+    return _PRESETS[name]()
+
+
+def preset_names() -> list[str]:
+    return list(_PRESETS)
+
+
+def _adapter(position: str, insertion: str, size: int, **kw: object) -> DeltaSpec:
+    return DeltaSpec(form="bottleneck", position=position, insertion=insertion, size=size, **kw)  # type: ignore[arg-type]
+
+
+@register_preset("houlsby")
+def _houlsby() -> MethodSpec:
+    return MethodSpec(
+        name="houlsby",
+        deltas=(_adapter("attn_output", "sequential", 64), _adapter("ffn_output", "sequential", 64)),
+        trainable=("head", "layer_norms"),
+        description="Houlsby adapter: sequential relu bottlenecks after attention and FFN",
+    )
+
+
+@register_preset("pfeiffer")
+def _pfeiffer() -> MethodSpec:
+    return MethodSpec(
+        name="pfeiffer",
+        deltas=(_adapter("ffn_output", "sequential", 64),),
+        description="Pfeiffer adapter: one sequential relu bottleneck after the FFN",
+    )
+
+
+@register_preset("prefix")
+def _prefix() -> MethodSpec:
+    return MethodSpec(
+        name="prefix",
+        deltas=(DeltaSpec(form="prefix", position="attn_heads", size=30),),
+        description="Prefix tuning: learned keys/values at every attention head, gated by λ(x)",
+    )
+
+
+@register_preset("prompt")
+def _prompt() -> MethodSpec:
+    return MethodSpec(
+        name="prompt",
+        deltas=(DeltaSpec(form="prefix", position="embeddings", size=20),),
+        description="Prompt tuning: learned vectors prepended to the input embeddings",
+    )
+
+
+@register_preset("lora")
+def _lora() -> MethodSpec:
+    def lr(position: str) -> DeltaSpec:
+        return DeltaSpec(form="low_rank", position=position, size=8, scale=2.0)  # type: ignore[arg-type]
+
+    return MethodSpec(
+        name="lora",
+        deltas=(lr("query"), lr("value")),
+        description="LoRA: parallel low-rank updates of W_q and W_v, scaled by α/r = 16/8",
+    )
+
+
+@register_preset("parallel_adapter")
+def _pa() -> MethodSpec:
+    return MethodSpec(
+        name="parallel_adapter",
+        deltas=(_adapter("attn_output", "parallel", 64), _adapter("ffn_output", "parallel", 64)),
+        description="Parallel adapter at attention and FFN (He et al. 2022)",
+    )
+
+
+@register_preset("parallel_adapter_attn")
+def _pa_attn() -> MethodSpec:
+    return MethodSpec(
+        name="parallel_adapter_attn",
+        deltas=(_adapter("attn_output", "parallel", 64),),
+        description="Parallel adapter at the attention sublayer only",
+    )
+
+
+@register_preset("parallel_adapter_ffn")
+def _pa_ffn() -> MethodSpec:
+    return MethodSpec(
+        name="parallel_adapter_ffn",
+        deltas=(_adapter("ffn_output", "parallel", 64),),
+        description="Parallel adapter at the FFN sublayer only",
+    )
+
+
+@register_preset("mh_parallel_adapter")
+def _mh_pa() -> MethodSpec:
+    return MethodSpec(
+        name="mh_parallel_adapter",
+        deltas=(_adapter("attn_heads", "parallel", 30),),
+        description="Multi-head parallel adapter: one bottleneck per attention head",
+    )
+
+
+def _scaled_pa(size: int = 512) -> DeltaSpec:
+    return _adapter("ffn_output", "parallel", size, composition="scaled", scale=4.0)
+
+
+@register_preset("scaled_parallel_adapter")
+def _scaled_pa_preset() -> MethodSpec:
+    return MethodSpec(
+        name="scaled_parallel_adapter",
+        deltas=(_scaled_pa(),),
+        description="Scaled parallel adapter at the FFN, s = 4",
+    )
+
+
+@register_preset("mam")
+def _mam() -> MethodSpec:
+    return MethodSpec(
+        name="mam",
+        deltas=(DeltaSpec(form="prefix", position="attn_heads", size=30), _scaled_pa()),
+        description="Mix-and-match adapter: prefix (l=30) at heads + scaled PA (r=512, s=4) at FFN",
+    )
+
+
+@register_preset("unipelt")
+def _unipelt() -> MethodSpec:
+    def gated_lora(position: str) -> DeltaSpec:
+        return DeltaSpec(form="low_rank", position=position, size=8, composition="gated", gate="learned")  # type: ignore[arg-type]
+
+    return MethodSpec(
+        name="unipelt",
+        deltas=(
+            gated_lora("query"),
+            gated_lora("value"),
+            DeltaSpec(form="prefix", position="attn_heads", size=10),
+            _adapter("ffn_output", "sequential", 48, composition="gated", gate="learned"),
+        ),
+        description="UniPELT: gated LoRA + prefix + gated sequential adapter",
+    )
+
+
+@register_preset("ia3")
+def _ia3() -> MethodSpec:
+    return MethodSpec(
+        name="ia3",
+        deltas=tuple(DeltaSpec(form="scaling", position=p) for p in ("key", "value", "ffn_hidden")),  # type: ignore[arg-type]
+        description="IA3: learned scaling of keys, values and the FFN inner activation",
+    )
+
+
+@register_preset("bitfit")
+def _bitfit() -> MethodSpec:
+    return MethodSpec(name="bitfit", trainable=("head", "biases"), description="BitFit: all bias terms")
+
+
+@register_preset("full")
+def _full() -> MethodSpec:
+    return MethodSpec(name="full", trainable=("all",), description="Full fine-tuning (reference)")

@@ -1,0 +1,23 @@
+"""Errors raised by storage; each message says what is wrong and, where one exists, the fix."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error that storage raises on purpose."""
+
+
+class StudyNotFoundError(StorageError, LookupError):
+    """No study has the requested name; the message lists the names that exist."""
+
+
+class StudyExistsError(StorageError):
+    """A study with this name exists already (names are unique)."""
+
+
+class TrialNotFoundError(StorageError, LookupError):
+    """The study has no trial with the requested number."""
+
+
+class StorageVersionError(StorageError):
+    """The database schema revision is not the one this deltaspace version expects."""

@@ -1,0 +1,1 @@
+"""Test helpers shipped with deltaspace (pytest plugins; imported by tests and benchmarks only)."""

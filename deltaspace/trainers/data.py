@@ -1,0 +1,152 @@
+"""Loading a task's splits through ``datasets``, checking them, and tokenizing them once.
+
+Every problem with the data is a `TaskDataError` naming the file, the column and the offending
+values, raised before any training starts: a missing file or column (with the columns found), a
+label outside the task's label set, a null text or target, an empty split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..space.errors import DeltaspaceError
+from .tasks import TaskSpec, file_format
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase
+
+Split = Literal["train", "validation"]
+
+
+class TaskDataError(DeltaspaceError):
+    """Data that cannot train or evaluate the task; the message names the cause."""
+
+
+@dataclass
+class Encoded:
+    """One tokenized split. ``targets`` feed the loss (class ids, floats or target token ids);
+    ``references`` are what metrics compare predictions with (class ids, floats or target texts)."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    targets: list[Any]
+    references: list[Any]
+
+    def __post_init__(self) -> None:
+        self.lengths = np.fromiter(
+            (len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids)
+        )
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def load_split(
+    task: TaskSpec, split: Split, data_dir: str | Path | None, limit: int | None = None
+) -> Dataset:
+    """The raw rows of one split, from ``data_dir`` or the hub, checked for columns and size."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if data_dir is not None:
+        path = Path(data_dir) / getattr(task.splits, split)
+        if not path.is_file():
+            found = sorted(p.name for p in Path(data_dir).iterdir()) if Path(data_dir).is_dir() else "nothing"
+            raise TaskDataError(f"task {task.name}: {split} file {path} not found; {data_dir} holds {found}")
+        builder, options = file_format(path)
+        where = str(path)
+        load = lambda: datasets.load_dataset(builder, data_files=str(path), split="train", **options)  # noqa: E731
+    elif task.hub is not None:
+        hub = task.hub
+        where = f"hub dataset {hub.path}{'/' + hub.name if hub.name else ''} split {getattr(hub, f'{split}_split')}"
+        load = lambda: datasets.load_dataset(hub.path, hub.name, split=getattr(hub, f"{split}_split"))  # noqa: E731
+    else:
+        raise TaskDataError(
+            f"task {task.name} has no hub source: give the directory of its files (--data-dir)"
+        )
+    try:
+        rows = load()
+    except Exception as exc:  # datasets raises many types for unreadable or empty files
+        if data_dir is not None and Path(where).stat().st_size == 0:
+            raise TaskDataError(f"{where}: the {split} split is empty (0 rows)") from None
+        raise TaskDataError(f"{where}: could not be read: {type(exc).__name__}: {exc}") from None
+    if any("." in column for column in task.columns):
+        rows = rows.flatten()
+    if len(rows) == 0:
+        raise TaskDataError(f"{where}: the {split} split is empty (0 rows)")
+    missing = [c for c in task.columns if c not in rows.column_names]
+    if missing:
+        raise TaskDataError(
+            f"{where}: missing column(s) {missing} that task {task.name} needs; found {rows.column_names}"
+        )
+    if limit is not None:
+        rows = rows.select(range(min(limit, len(rows))))
+    return rows
+
+
+def _check_not_null(values: list[Any], column: str, where: str) -> None:
+    nulls = [i for i, v in enumerate(values) if v is None]
+    if nulls:
+        raise TaskDataError(
+            f"{where}: column {column!r} is null in {len(nulls)} row(s), first at row {nulls[0]}"
+        )
+
+
+def _targets(task: TaskSpec, values: list[Any], where: str) -> list[Any]:
+    """Class ids, floats or target strings from the raw label column, refusing unknown labels."""
+    _check_not_null(values, task.label_field, where)
+    if task.kind == "classification":
+        ids = {str(label): i for i, label in enumerate(task.labels)}
+        unknown = sorted({str(v) for v in values} - ids.keys())
+        if unknown:
+            count = sum(str(v) not in ids for v in values)
+            raise TaskDataError(
+                f"{where}: label(s) {unknown[:10]} in column {task.label_field!r} ({count} rows) are outside "
+                f"task {task.name}'s label set {list(task.labels)}"
+            )
+        return [ids[str(v)] for v in values]
+    if task.kind == "regression":
+        try:
+            return [float(v) for v in values]
+        except (TypeError, ValueError):
+            bad = sorted({repr(v) for v in values if not _is_number(v)})[:10]
+            raise TaskDataError(
+                f"{where}: non-numeric value(s) {bad} in regression target {task.label_field!r}"
+            ) from None
+    return [str(v) for v in values]
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def encode(
+    task: TaskSpec,
+    rows: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    max_target_length: int = 64,
+    where: str = "",
+) -> Encoded:
+    """Tokenize a split (truncated to ``max_length``, unpadded: batches pad dynamically)."""
+    where = where or f"task {task.name}"
+    texts = [list(rows[field]) for field in task.text_fields]
+    for field, values in zip(task.text_fields, texts, strict=True):
+        _check_not_null(values, field, where)
+    if task.source_prefix:
+        texts[0] = [task.source_prefix + t for t in texts[0]]
+    targets = _targets(task, list(rows[task.label_field]), where)
+    enc = tokenizer(*texts, truncation=True, max_length=max_length)
+    if task.kind == "seq2seq":
+        ids = tokenizer(text_target=targets, truncation=True, max_length=max_target_length)["input_ids"]
+        return Encoded(enc["input_ids"], None, list(ids), targets)
+    return Encoded(enc["input_ids"], enc.get("token_type_ids"), targets, targets)

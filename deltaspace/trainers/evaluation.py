@@ -1,0 +1,105 @@
+"""Evaluation on the validation split, and inference latency.
+
+Evaluation sorts the split by length and runs large batches under ``torch.inference_mode``:
+the order of examples does not change a metric, and sorted batches carry almost no padding.
+Classification predicts the arg-max class, regression the single output, seq2seq decodes with
+``generate`` (greedy, or beam search with ``num_beams``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .batching import collate, sorted_batches
+from .data import Encoded
+from .metrics import compute_metrics
+from .settings import TrainSettings
+from .tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 (else fp16) autocast on CUDA; nothing on CPU, where fp32 is fastest."""
+    import torch
+
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+class Evaluator:
+    """Scores a model on one encoded split: ``evaluator() -> (primary score, all metrics)``."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        task: TaskSpec,
+        data: Encoded,
+        tokenizer: PreTrainedTokenizerBase,
+        settings: TrainSettings,
+        device: torch.device,
+    ) -> None:
+        self.model, self.task, self.data, self.tokenizer = model, task, data, tokenizer
+        self.settings, self.device = settings, device
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def __call__(self) -> tuple[float, dict[str, float]]:
+        predictions = self.predict(sorted_batches(self.data.lengths, self.settings.eval_batch_size))
+        metrics = compute_metrics(
+            (*self.task.metrics, self.task.primary_metric), predictions, self.data.references
+        )
+        return metrics[self.task.primary_metric], metrics
+
+    def predict(self, batches: list[np.ndarray]) -> list[Any]:
+        """Predictions indexed by example (None for examples outside ``batches``)."""
+        import torch
+
+        out: list[Any] = [None] * len(self.data)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.inference_mode(), autocast(self.device):
+            for idx in batches:
+                for i, prediction in zip(idx, self._predict_batch(idx), strict=True):
+                    out[i] = prediction
+        self.model.train(was_training)
+        return out
+
+    def _predict_batch(self, idx: np.ndarray) -> list[Any]:
+        batch = {
+            k: v.to(self.device) for k, v in collate(self.data, idx, self.pad_id, with_targets=False).items()
+        }
+        if self.task.kind == "seq2seq":
+            generated = self.model.generate(
+                **batch, max_new_tokens=self.settings.max_target_length, num_beams=self.settings.num_beams
+            )
+            return self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        logits = self.model(**batch).logits.float()
+        if self.task.kind == "regression":
+            return logits.squeeze(-1).tolist()
+        return logits.argmax(-1).tolist()
+
+    def latency_ms(self, batch_size: int, n_batches: int) -> float | None:
+        """Median milliseconds per example over ``n_batches`` batches of the first examples
+        (after one warm-up batch); None when the split is too small."""
+        import torch
+
+        if n_batches == 0 or len(self.data) < batch_size:
+            return None
+        starts = [(b * batch_size) % (len(self.data) - batch_size + 1) for b in range(n_batches + 1)]
+        times = []
+        for start in starts:
+            tic = time.perf_counter()
+            self.predict([np.arange(start, start + batch_size)])
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - tic)
+        return 1000 * statistics.median(times[1:]) / batch_size

@@ -1,0 +1,175 @@
+"""The training loop: AdamW on trainable parameters, linear warm-up and decay, clipping,
+length-grouped batches, periodic evaluation with a pruning callback, early stopping.
+
+A plain loop rather than ``transformers.Trainer``/``accelerate``: it is short, and on CPU the
+bench (bench/throughput.py) shows no loop overhead to win back. The returned `LoopResult`
+carries the failure (non-finite loss, out of memory) instead of raising it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from .batching import collate, length_grouped_batches
+from .data import Encoded
+from .evaluation import autocast
+from .result import EvalPoint
+from .settings import TrainSettings
+
+if TYPE_CHECKING:
+    import torch
+
+OnEval = Callable[[int, float], bool]
+"""``on_eval(step, score) -> stop``: called after each evaluation; True prunes the trial."""
+
+
+@dataclass
+class LoopResult:
+    status: Literal["complete", "pruned", "failed"] = "complete"
+    failure_reason: str | None = None
+    steps: int = 0
+    examples: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    curve: list[EvalPoint] = field(default_factory=list)
+    best: EvalPoint | None = None
+
+
+def total_steps(n_examples: int, settings: TrainSettings) -> int:
+    return settings.max_steps or settings.epochs * math.ceil(n_examples / settings.batch_size)
+
+
+def epoch_batches(lengths: np.ndarray, settings: TrainSettings) -> Iterator[np.ndarray]:
+    """Length-grouped index batches, epoch after epoch, deterministic in ``settings.seed``."""
+    epoch = 0
+    while True:
+        rng = np.random.default_rng([settings.seed, epoch])
+        yield from length_grouped_batches(lengths, settings.batch_size, rng)
+        epoch += 1
+
+
+def make_optimizer(
+    model: torch.nn.Module, settings: TrainSettings, steps: int
+) -> tuple[torch.optim.Optimizer, object]:
+    """AdamW over trainable parameters (no decay on biases and norms) with linear warm-up/decay."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=settings.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * steps), steps)
+    return optimizer, scheduler
+
+
+def train_loop(
+    model: torch.nn.Module,
+    train: Encoded,
+    evaluate: Callable[[], tuple[float, dict[str, float]]],
+    settings: TrainSettings,
+    device: torch.device,
+    pad_id: int,
+    on_eval: OnEval | None = None,
+) -> LoopResult:
+    """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation."""
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    out = LoopResult()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if not trainable:
+        return LoopResult(status="failed", failure_reason="the model has no trainable parameters")
+    steps = total_steps(len(train), settings)
+    optimizer, scheduler = make_optimizer(model, settings, steps)
+    scaler = torch.amp.GradScaler(
+        "cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    )
+    best_state: dict[str, torch.Tensor] = {}
+    evals_since_best = 0
+
+    def run_eval(step: int) -> bool:
+        """Evaluate, record, report; True when training should stop (pruned or early stop)."""
+        nonlocal evals_since_best
+        tic = time.perf_counter()
+        score, metrics = evaluate()
+        out.eval_seconds += time.perf_counter() - tic
+        point = EvalPoint(step=step, score=score, metrics=metrics, seconds=out.train_seconds)
+        out.curve.append(point)
+        if out.best is None or score > out.best.score:
+            out.best, evals_since_best = point, 0
+            best_state.update({n: p.detach().clone() for n, p in trainable.items()})
+        else:
+            evals_since_best += 1
+        if on_eval is not None and on_eval(step, score):
+            out.status = "pruned"
+            return True
+        return settings.patience is not None and evals_since_best >= settings.patience
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    model.train()
+    batches = epoch_batches(train.lengths, settings)
+    with Progress(*columns, disable=not settings.progress, transient=True) as progress:
+        bar = progress.add_task("training", total=steps)
+        stopped = False
+        while out.steps < steps and not stopped:
+            idx = next(batches)
+            tic = time.perf_counter()
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate(train, idx, pad_id).items()}
+            try:
+                with autocast(device):
+                    loss = model(**batch).loss
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    out.status, out.failure_reason = (
+                        "failed",
+                        f"loss became {loss_value} at step {out.steps + 1}",
+                    )
+                    break
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                if settings.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(trainable.values(), settings.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if "out of memory" not in str(exc).lower():
+                    raise
+                shape = tuple(batch["input_ids"].shape)
+                out.status = "failed"
+                out.failure_reason = (
+                    f"out of memory at step {out.steps + 1} (batch {shape[0]}x{shape[1]} tokens): {exc}"
+                )
+                break
+            out.steps += 1
+            out.examples += len(idx)
+            out.train_seconds += time.perf_counter() - tic
+            progress.update(bar, advance=1, description=f"training  loss {loss_value:.4f}")
+            over_budget = (
+                settings.max_train_seconds is not None and out.train_seconds >= settings.max_train_seconds
+            )
+            if (
+                (settings.eval_every and out.steps % settings.eval_every == 0)
+                or out.steps == steps
+                or over_budget
+            ):
+                stopped = run_eval(out.steps) or over_budget
+    if out.status == "failed":
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return out
+    if best_state:
+        with torch.no_grad():
+            for name, value in best_state.items():
+                trainable[name].copy_(value)
+    return out

@@ -1,0 +1,203 @@
+"""One trial end to end: (model, method, task, settings, seed) -> `TrialResult`.
+
+Failure is a result: bad data, a method that cannot be built, a non-finite loss or running out of
+memory end the trial with ``status="failed"`` and a reason naming the cause, never an exception.
+The reported score and metrics are those of the best evaluation on the validation split, and
+the model keeps that evaluation's weights. Latencies are milliseconds per example, the median
+of ``settings.latency_batches`` timed batches of 1 and of 32 examples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..space.errors import DeltaspaceError
+from .data import encode, load_split
+from .evaluation import Evaluator
+from .loop import OnEval, train_loop
+from .measure import PeakMemory, provenance
+from .result import TrialResult
+from .settings import TrainSettings
+from .tasks import TaskSpec, resolve_task
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+    from ..space import MethodSpec
+
+log = logging.getLogger(__name__)
+Built = tuple["torch.nn.Module", "PreTrainedTokenizerBase", Any]
+
+
+def run_trial(
+    model: str | PretrainedConfig,
+    method: MethodSpec | str,
+    task: TaskSpec | str,
+    data_dir: str | Path | None = None,
+    settings: TrainSettings | None = None,
+    *,
+    seed: int | None = None,
+    on_eval: OnEval | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> TrialResult:
+    """Build ``method`` on ``model`` (a name, a path, or a config for a random tiny model), train it on
+    ``task`` (a registered name, a task YAML path, or a TaskSpec) and evaluate it.
+
+    ``seed`` overrides ``settings.seed``; ``on_eval(step, score)`` returning True prunes the trial.
+    A task YAML's data defaults to the YAML file's folder.
+    """
+    settings = _with_seed(settings or TrainSettings(), seed)
+    try:
+        spec = resolve_task(task)
+        method_spec = resolve_method(method)
+    except DeltaspaceError as exc:
+        return TrialResult(status="failed", failure_reason=str(exc), seed=settings.seed)
+    if data_dir is None and isinstance(task, str | Path) and Path(task).suffix in (".yaml", ".yml"):
+        data_dir = Path(task).parent
+
+    def build() -> Built:
+        from ..methods import apply_method, load_backbone
+
+        backbone, tok = load_backbone(model, head=head_for(spec), tokenizer=tokenizer)
+        applied = apply_method(backbone, method_spec)
+        return applied.model, tok, applied.counts
+
+    label = model if isinstance(model, str) else f"random {model.model_type} ({type(model).__name__})"
+    return _trial(build, spec, data_dir, settings, method_spec.name, label, on_eval)
+
+
+def train_and_evaluate(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    task: TaskSpec | str,
+    data_dir: str | Path | None = None,
+    settings: TrainSettings | None = None,
+    *,
+    counts: Any = None,
+    method_name: str = "",
+    model_label: str = "",
+    on_eval: OnEval | None = None,
+) -> TrialResult:
+    """Train and evaluate an already built model (its trainable parameters are those with
+    ``requires_grad``). ``counts`` is the method's ParamCount; without it only trainable and
+    frozen totals are reported."""
+    settings = settings or TrainSettings()
+    try:
+        spec = resolve_task(task)
+    except DeltaspaceError as exc:
+        return TrialResult(status="failed", failure_reason=str(exc), seed=settings.seed)
+    return _trial(
+        lambda: (model, tokenizer, counts), spec, data_dir, settings, method_name, model_label, on_eval
+    )
+
+
+def resolve_method(method: MethodSpec | str) -> MethodSpec:
+    """A MethodSpec from itself, a preset name, or a method YAML path."""
+    from ..space import MethodSpec, preset
+
+    if isinstance(method, MethodSpec):
+        return method
+    if Path(method).suffix in (".yaml", ".yml"):
+        return MethodSpec.from_yaml(method)
+    return preset(method)
+
+
+def head_for(task: TaskSpec) -> Any:
+    from ..space import HeadSpec
+
+    kind = {"classification": "sequence_classification", "regression": "regression", "seq2seq": "seq2seq"}
+    return HeadSpec(kind=kind[task.kind], num_labels=max(task.num_labels, 1))
+
+
+def _with_seed(settings: TrainSettings, seed: int | None) -> TrainSettings:
+    return settings if seed is None else settings.model_copy(update={"seed": seed})
+
+
+def _trial(
+    build: Callable[[], Built],
+    task: TaskSpec,
+    data_dir: str | Path | None,
+    settings: TrainSettings,
+    method_name: str,
+    model_label: str,
+    on_eval: OnEval | None,
+) -> TrialResult:
+    import torch
+    import transformers
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    result = TrialResult(
+        status="failed",
+        task=task.name,
+        method_name=method_name,
+        seed=settings.seed,
+        primary_metric=task.primary_metric,
+    )
+    data_label = str(data_dir) if data_dir is not None else f"hub {task.hub.path if task.hub else '?'}"
+    threads = torch.get_num_threads()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    try:
+        with PeakMemory(device) as memory:
+            train_rows = load_split(task, "train", data_dir, settings.max_train_examples)
+            eval_rows = load_split(task, "validation", data_dir, settings.max_eval_examples)
+            transformers.set_seed(settings.seed)
+            model, tokenizer, counts = build()
+            model.to(device)
+            _fill_counts(result, model, counts)
+            train = encode(
+                task, train_rows, tokenizer, settings.max_length, settings.max_target_length, "train split"
+            )
+            valid = encode(
+                task,
+                eval_rows,
+                tokenizer,
+                settings.max_length,
+                settings.max_target_length,
+                "validation split",
+            )
+            evaluator = Evaluator(model, task, valid, tokenizer, settings, device)
+            loop = train_loop(model, train, evaluator, settings, device, evaluator.pad_id, on_eval)
+            if loop.status == "complete":
+                result.latency_ms_batch1 = evaluator.latency_ms(1, settings.latency_batches)
+                result.latency_ms_batch32 = evaluator.latency_ms(32, settings.latency_batches)
+        result.status, result.failure_reason = loop.status, loop.failure_reason
+        result.eval_curve, result.steps = loop.curve, loop.steps
+        result.train_seconds, result.eval_seconds = loop.train_seconds, loop.eval_seconds
+        result.train_examples_per_second = loop.examples / loop.train_seconds if loop.train_seconds else 0.0
+        if loop.best is not None and loop.status != "failed":
+            result.score, result.metrics = loop.best.score, dict(loop.best.metrics)
+        result.peak_memory_mb = memory.mb
+        result.provenance = provenance(model_label, data_label, device)
+    except DeltaspaceError as exc:
+        result.failure_reason = str(exc)
+    except Exception as exc:  # a trial never takes its caller down; the reason names the cause
+        oom = "out of memory" in str(exc).lower()
+        if not oom:
+            log.exception("trial on task %s failed", task.name)
+        result.failure_reason = f"{'out of memory' if oom else type(exc).__name__}: {exc}"
+    finally:
+        torch.set_num_threads(threads)
+    return result
+
+
+def _fill_counts(result: TrialResult, model: torch.nn.Module, counts: Any) -> None:
+    if counts is None:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        result.trainable_params, result.stored_params, result.backbone_params = trainable, trainable, frozen
+        result.percent = 100.0 * trainable / frozen if frozen else 100.0
+        return
+    for name in (
+        "delta_params",
+        "head_params",
+        "trainable_params",
+        "stored_params",
+        "backbone_params",
+        "percent",
+    ):
+        setattr(result, name, getattr(counts, name))
