@@ -86,26 +86,41 @@ class _Sites:
                 f"{self.model.config.model_type} model"
             )
 
-    def linear(self, layer: nn.Module, position: str) -> tuple[DeltaLinear, tuple[int, int] | None]:
+    def _locate(self, layer: nn.Module, position: str) -> tuple[str, int | None]:
         site = self.family.weights.get(position)
         if site is None:
             raise SpecError(f"position {position!r} does not exist in the {self.family.name} family")
-        path, third = (site, None) if isinstance(site, str) else site
+        return (site, None) if isinstance(site, str) else site
+
+    def projection(self, layer: nn.Module, position: str) -> tuple[nn.Module, tuple[int, int] | None]:
+        """The frozen projection at ``position`` (unwrapped) and its output slice, if fused."""
+        path, third = self._locate(layer, position)
+        module = layer.get_submodule(path)
+        module = module.base if isinstance(module, DeltaLinear) else module
+        return module, _third_slice(module.weight.shape[1 if self.family.conv1d else 0], third)
+
+    def linear(self, layer: nn.Module, position: str) -> tuple[DeltaLinear, tuple[int, int] | None]:
+        """The projection at ``position`` wrapped as a DeltaLinear (wrapping it on first use)."""
+        path, third = self._locate(layer, position)
         module = layer.get_submodule(path)
         if not isinstance(module, DeltaLinear):
             module = DeltaLinear(module, conv1d=self.family.conv1d)
             parent_path, _, child = path.rpartition(".")
             setattr(layer.get_submodule(parent_path) if parent_path else layer, child, module)
-        if third is None:
-            return module, None
-        width = module.weight_out_in().shape[0] // 3
-        return module, (third * width, (third + 1) * width)
+        return module, _third_slice(module.weight_out_in().shape[0], third)
 
     def attention(self, layer: nn.Module, sublayer: str) -> nn.Module:
         return layer.get_submodule(self.family.attention[sublayer])
 
     def word_embeddings(self) -> nn.Module:
         return self.base.get_submodule(self.family.embeddings)
+
+
+def _third_slice(width: int, third: int | None) -> tuple[int, int] | None:
+    if third is None:
+        return None
+    part = width // 3
+    return third * part, (third + 1) * part
 
 
 def _out_in(linear: DeltaLinear, out_slice: tuple[int, int] | None) -> tuple[int, int]:
@@ -154,8 +169,8 @@ def _prefix_scales(sites: _Sites, layer: nn.Module, sublayer: str) -> tuple[floa
     prefix = "cross_" if sublayer == "cross_attn" else ""
     out = []
     for pos in ("key", "value"):
-        linear, out_slice = sites.linear(layer, prefix + pos)
-        projected = linear.base(sample.to(linear.weight_out_in().dtype)).float()
+        projection, out_slice = sites.projection(layer, prefix + pos)
+        projected = projection(sample.to(projection.weight.dtype)).float()
         if out_slice is not None:
             projected = projected[..., out_slice[0] : out_slice[1]]
         out.append(float(projected.std()))

@@ -43,7 +43,10 @@ def read_yaml_mapping(text_or_path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"{source if is_file else 'YAML'}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{source if is_file else 'YAML'}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{source if is_file else 'YAML'}: expected a mapping of fields, got {type(data).__name__}")
     return data

@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL server for tests and benchmarks, started from the local binaries.
 
 Use as a pytest plugin (``pytest_plugins = ["deltaspace.testing.postgres"]``) for the
-session-scoped ``postgres_url`` fixture, or call :func:`start_postgres` directly. Without
+session-scoped ``postgres_url`` fixture and ``storage_url`` (a fresh database per test,
+parametrised over SQLite and PostgreSQL), or call :func:`start_postgres` directly. Without
 PostgreSQL binaries the fixture skips, except under CI (``CI`` set), where it fails: a CI run
 must not silently drop the PostgreSQL half of the storage contract tests.
 
@@ -21,11 +22,13 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 DATABASE = "deltaspace_test"
 SERVER_USER = "postgres"
+_INITDB_FLAGS = ("--auth=trust", "--no-locale", "--encoding=UTF8", "--no-sync")
 # Test servers trade durability for speed.
 _SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -73,17 +76,18 @@ def start_postgres(tmpdir: str | os.PathLike[str]) -> tuple[str, Callable[[], No
     if as_root:
         root = _hand_to_server_user(root)
     data, log = root / "data", root / "server.log"
-    _run(as_root, bindir / "initdb", "-D", data, "-U", SERVER_USER, "--auth=trust", "--no-locale",
-         "--encoding=UTF8", "--no-sync")  # fmt: skip
+    _run(as_root, bindir / "initdb", "-D", data, "-U", SERVER_USER, *_INITDB_FLAGS)
     with open(data / "postgresql.conf", "a") as conf:
         conf.write("".join(f"{key} = {value}\n" for key, value in _SETTINGS.items()))
         conf.write(f"unix_socket_directories = '{root}'\n")
 
+    def pg_ctl(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+        return _run(as_root, bindir / "pg_ctl", "-D", data, *args, check=False)
+
     port = 0
     for _attempt in range(3):  # the free port may be taken before the server binds it
         port = _free_port()
-        started = _run(as_root, bindir / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o",
-                       f"-p {port}", "start", check=False)  # fmt: skip
+        started = pg_ctl("-l", log, "-w", "-t", "60", "-o", f"-p {port}", "start")
         if started.returncode == 0:
             break
     else:
@@ -96,7 +100,7 @@ def start_postgres(tmpdir: str | os.PathLike[str]) -> tuple[str, Callable[[], No
         nonlocal stopped
         if not stopped:
             stopped = True
-            _run(as_root, bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+            pg_ctl("-m", "immediate", "-w", "stop")
             shutil.rmtree(root, ignore_errors=True)
 
     base = f"postgresql://{SERVER_USER}@127.0.0.1:{port}"
@@ -128,13 +132,27 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         url, stop = start_postgres(tmp_path_factory.mktemp("postgres"))
     except PostgresUnavailable as err:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail(f"CI is set, so PostgreSQL tests must run: {err}")
-        pytest.skip(str(err))
+        skip_or_fail(str(err))
     try:
         yield url
     finally:
         stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database per test: once a SQLite file, once a new database on the session's
+    PostgreSQL server (the server starts only when a PostgreSQL case runs)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'deltaspace.db'}"
+    return create_database(request.getfixturevalue("postgres_url"))
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test, or fail it when ``CI`` is set (to anything but 0 or false)."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"CI is set, so PostgreSQL tests must run: {reason}")
+    pytest.skip(reason)
 
 
 def _hand_to_server_user(root: Path) -> Path:
@@ -155,7 +173,9 @@ def _hand_to_server_user(root: Path) -> Path:
     return root
 
 
-def _run(as_root: bool, *argv: str | os.PathLike[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    as_root: bool, *argv: str | os.PathLike[str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     command = [os.fspath(a) for a in argv]
     if as_root:
         command = ["runuser", "-u", SERVER_USER, "--", *command]

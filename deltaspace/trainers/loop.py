@@ -82,6 +82,7 @@ def train_loop(
 ) -> LoopResult:
     """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation."""
     import torch
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     out = LoopResult()
@@ -117,7 +118,8 @@ def train_loop(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     model.train()
     batches = epoch_batches(train.lengths, settings)
-    with Progress(*columns, disable=not settings.progress, transient=True) as progress:
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, disable=not settings.progress, transient=True) as progress:
         bar = progress.add_task("training", total=steps)
         stopped = False
         while out.steps < steps and not stopped:

@@ -1,0 +1,105 @@
+"""One training step of MiniLM (batch 32, length 64, 2 threads): deltaspace vs peft, interleaved.
+
+    python bench/step_time.py [--steps 12] [--data ../shared/data/sst2] [--out bench/results/step_time.json]
+
+Every method gets its own model; steps are interleaved round-robin so that machine noise hits
+all methods alike; the table reports the median seconds per step (forward, backward, AdamW step).
+Target: deltaspace LoRA ≤ 1.0× peft LoRA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+
+def batch_from_sst2(tokenizer, data_dir: Path, batch: int, length: int) -> dict[str, torch.Tensor]:
+    lines = (data_dir / "train.jsonl").read_text().splitlines()[:batch]
+    texts = [json.loads(line)["sentence"] for line in lines]
+    enc = tokenizer(texts, padding="max_length", truncation=True, max_length=length, return_tensors="pt")
+    enc["labels"] = torch.tensor([json.loads(line)["label"] for line in lines])
+    return dict(enc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/sst2")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results/step_time.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from peft import LoraConfig, get_peft_model
+
+    from deltaspace.methods import apply_method, load_backbone
+    from deltaspace.space import preset
+
+    def deltaspace_model(name: str):
+        model, tok = load_backbone("minilm")
+        apply_method(model, preset(name))
+        return model, tok
+
+    def peft_lora():
+        model, tok = load_backbone("minilm")
+        config = LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"], lora_dropout=0.0,
+                            task_type="SEQ_CLS")
+        return get_peft_model(model, config), tok
+
+    def full():
+        model, tok = load_backbone("minilm")
+        return model, tok
+
+    builders = {
+        "deltaspace lora": lambda: deltaspace_model("lora"),
+        "peft lora": peft_lora,
+        "deltaspace prefix": lambda: deltaspace_model("prefix"),
+        "deltaspace scaled_parallel_adapter": lambda: deltaspace_model("scaled_parallel_adapter"),
+        "deltaspace mam": lambda: deltaspace_model("mam"),
+        "full fine-tuning": full,
+    }
+    runs = {}
+    for name, build in builders.items():
+        torch.manual_seed(0)
+        model, tok = build()
+        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        runs[name] = (model, torch.optim.AdamW(params, lr=1e-4), sum(p.numel() for p in params))
+    batch = batch_from_sst2(tok, args.data, 32, 64)
+
+    def step(model, opt) -> float:
+        start = time.perf_counter()
+        loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for name, (model, opt, _) in runs.items():  # warm-up
+        step(model, opt)
+    for _ in range(args.steps):
+        for name, (model, opt, _) in runs.items():
+            times[name].append(step(model, opt))
+    rows = []
+    ref = statistics.median(times["peft lora"])
+    for name, (_, _, n) in runs.items():
+        med = statistics.median(times[name])
+        rows.append({"method": name, "trainable_params": n, "median_s_per_step": round(med, 4),
+                     "vs_peft_lora": round(med / ref, 3), "steps": len(times[name])})
+    print(f"{'method':38s} {'trainable':>12s} {'s/step':>8s} {'× peft LoRA':>12s}")
+    for r in rows:
+        print(f"{r['method']:38s} {r['trainable_params']:>12,d} {r['median_s_per_step']:>8.3f} {r['vs_peft_lora']:>12.3f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"batch": 32, "length": 64, "threads": args.threads, "rows": rows,
+                                    "torch": torch.__version__}, indent=2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The ``deltaspace`` command. Expected errors become one line on stderr and exit code 2.
+
+Heavy libraries (torch, transformers, optuna, ray, plotly) load inside the commands that need
+them, so ``deltaspace --help`` stays fast; a test asserts it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .space import DeltaspaceError, MethodSpec, load_method, preset, preset_names
+from .space.dimensions import POSITIONS
+
+app = typer.Typer(
+    help="Design-space search and benchmarking for parameter-efficient fine-tuning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def resolve_method(method: str) -> MethodSpec:
+    """A preset name, or a YAML file (which may itself start from a preset)."""
+    if method.endswith((".yaml", ".yml")) or Path(method).is_file():
+        return load_method(method)
+    return preset(method)
+
+
+def _coordinates(spec: MethodSpec) -> list[str]:
+    parts = []
+    for d in spec.deltas:
+        comp = d.composition + (f" s={d.scale:g}" if d.composition == "scaled" else "")
+        comp += f" ({d.gate})" if d.gate else ""
+        act = f" {d.activation}" if d.form == "bottleneck" else ""
+        parts.append(f"{d.form}{act} | {d.insertion or '-'} | {d.position} | {comp} | {d.size or '-'}")
+    return parts
+
+
+@app.command("methods")
+def methods_command(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON list instead of a table.")] = False,
+) -> None:
+    """List the presets with their four coordinates and sizes."""
+    specs = [preset(name) for name in preset_names()]
+    if json_out:
+        print(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
+        return
+    table = Table(title="deltaspace presets (form | insertion | position | composition | size)")
+    for col in ("preset", "functional form", "insertion", "position", "composition", "size", "trainable"):
+        table.add_column(col)
+    for spec in specs:
+        rows = _coordinates(spec) or ["- | - | - | - | -"]
+        for i, row in enumerate(rows):
+            cells = [c.strip() for c in row.split("|")]
+            table.add_row(spec.name if i == 0 else "", *cells, ",".join(spec.trainable) if i == 0 else "")
+        table.add_section()
+    console.print(table)
+
+
+@app.command("positions")
+def positions_command() -> None:
+    """List the positions (modified representations) a delta can take."""
+    table = Table(title="positions")
+    for col in ("position", "kind", "sublayer", "meaning"):
+        table.add_column(col)
+    for name, info in POSITIONS.items():
+        table.add_row(name, info.kind, info.sublayer, info.description)
+    console.print(table)
+
+
+@app.command("count")
+def count_command(
+    method: Annotated[str, typer.Argument(help="A preset name or a method YAML file.")],
+    model: Annotated[str, typer.Option(help="Local directory, hub id, or 'minilm'.")],
+    num_labels: Annotated[int, typer.Option(help="Labels of the classification head.")] = 2,
+    head: Annotated[str, typer.Option(help="sequence_classification | regression | seq2seq | none")] = "sequence_classification",
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Exact trainable parameters of METHOD on MODEL, from the config alone (no weights load)."""
+    from .methods import model_dims
+    from .space import HeadSpec, count_method
+
+    spec = resolve_method(method)
+    try:
+        head_spec = HeadSpec(kind=head, num_labels=num_labels)  # type: ignore[arg-type]
+    except ValueError:
+        raise DeltaspaceError(f"--head {head!r}: use sequence_classification, regression, seq2seq or none") from None
+    dims = model_dims(model, head_spec)
+    counts = count_method(spec, dims)
+    if json_out:
+        body: dict[str, Any] = {"method": spec.name, "model": model, **counts.model_dump(mode="json")}
+        print(json.dumps(body, indent=2))
+        return
+    table = Table(title=f"{spec.name} on {model} ({dims.model_type}, {dims.backbone_params:,} backbone parameters)")
+    for col, justify in (("delta", "left"), ("form", "left"), ("position", "left"), ("sites", "right"),
+                         ("per site", "right"), ("parameters", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for b in counts.breakdown:
+        table.add_row(str(b.index), b.form, b.position, str(b.sites), f"{b.per_site:,}", f"{b.params:,}")
+    for group, n in counts.declared.items():
+        table.add_row("backbone", group, "-", "-", "-", f"{n:,}")
+    console.print(table)
+    console.print(f"delta parameters: {counts.delta_params:,} ({counts.percent:.4f}% of the backbone)")
+    console.print(f"task-head parameters: {counts.head_params:,}")
+    console.print(f"trainable in total: {counts.trainable_params:,}")
+
+
+def _register_optional_commands() -> None:
+    """Commands contributed by later subpackages, each in its own small module."""
+    from . import cli_commands
+
+    cli_commands.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_optional_commands()
+    try:
+        app(args=argv, standalone_mode=True)
+    except DeltaspaceError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
