@@ -27,11 +27,15 @@ def batch_from_sst2(tokenizer, data_dir: Path, batch: int, length: int) -> dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/sst2")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results/step_time.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results/step_time.json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -47,8 +51,9 @@ def main() -> None:
 
     def peft_lora():
         model, tok = load_backbone("minilm")
-        config = LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"], lora_dropout=0.0,
-                            task_type="SEQ_CLS")
+        config = LoraConfig(
+            r=8, lora_alpha=16, target_modules=["query", "value"], lora_dropout=0.0, task_type="SEQ_CLS"
+        )
         return get_peft_model(model, config), tok
 
     def full():
@@ -81,7 +86,7 @@ def main() -> None:
         return time.perf_counter() - start
 
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for name, (model, opt, _) in runs.items():  # warm-up
+    for model, opt, _ in runs.values():  # warm-up
         step(model, opt)
     for _ in range(args.steps):
         for name, (model, opt, _) in runs.items():
@@ -90,14 +95,27 @@ def main() -> None:
     ref = statistics.median(times["peft lora"])
     for name, (_, _, n) in runs.items():
         med = statistics.median(times[name])
-        rows.append({"method": name, "trainable_params": n, "median_s_per_step": round(med, 4),
-                     "vs_peft_lora": round(med / ref, 3), "steps": len(times[name])})
+        rows.append(
+            {
+                "method": name,
+                "trainable_params": n,
+                "median_s_per_step": round(med, 4),
+                "vs_peft_lora": round(med / ref, 3),
+                "steps": len(times[name]),
+            }
+        )
     print(f"{'method':38s} {'trainable':>12s} {'s/step':>8s} {'× peft LoRA':>12s}")
     for r in rows:
-        print(f"{r['method']:38s} {r['trainable_params']:>12,d} {r['median_s_per_step']:>8.3f} {r['vs_peft_lora']:>12.3f}")
+        print(
+            f"{r['method']:38s} {r['trainable_params']:>12,d} {r['median_s_per_step']:>8.3f} {r['vs_peft_lora']:>12.3f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"batch": 32, "length": 64, "threads": args.threads, "rows": rows,
-                                    "torch": torch.__version__}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {"batch": 32, "length": 64, "threads": args.threads, "rows": rows, "torch": torch.__version__},
+            indent=2,
+        )
+    )
     print(f"written to {args.out}")
 
 

@@ -82,7 +82,9 @@ def count_command(
     method: Annotated[str, typer.Argument(help="A preset name or a method YAML file.")],
     model: Annotated[str, typer.Option(help="Local directory, hub id, or 'minilm'.")],
     num_labels: Annotated[int, typer.Option(help="Labels of the classification head.")] = 2,
-    head: Annotated[str, typer.Option(help="sequence_classification | regression | seq2seq | none")] = "sequence_classification",
+    head: Annotated[
+        str, typer.Option(help="sequence_classification | regression | seq2seq | none")
+    ] = "sequence_classification",
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Exact trainable parameters of METHOD on MODEL, from the config alone (no weights load)."""
@@ -93,16 +95,26 @@ def count_command(
     try:
         head_spec = HeadSpec(kind=head, num_labels=num_labels)  # type: ignore[arg-type]
     except ValueError:
-        raise DeltaspaceError(f"--head {head!r}: use sequence_classification, regression, seq2seq or none") from None
+        raise DeltaspaceError(
+            f"--head {head!r}: use sequence_classification, regression, seq2seq or none"
+        ) from None
     dims = model_dims(model, head_spec)
     counts = count_method(spec, dims)
     if json_out:
         body: dict[str, Any] = {"method": spec.name, "model": model, **counts.model_dump(mode="json")}
         print(json.dumps(body, indent=2))
         return
-    table = Table(title=f"{spec.name} on {model} ({dims.model_type}, {dims.backbone_params:,} backbone parameters)")
-    for col, justify in (("delta", "left"), ("form", "left"), ("position", "left"), ("sites", "right"),
-                         ("per site", "right"), ("parameters", "right")):
+    table = Table(
+        title=f"{spec.name} on {model} ({dims.model_type}, {dims.backbone_params:,} backbone parameters)"
+    )
+    for col, justify in (
+        ("delta", "left"),
+        ("form", "left"),
+        ("position", "left"),
+        ("sites", "right"),
+        ("per site", "right"),
+        ("parameters", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for b in counts.breakdown:
         table.add_row(str(b.index), b.form, b.position, str(b.sites), f"{b.per_site:,}", f"{b.params:,}")

@@ -24,7 +24,9 @@ def test_methods_lists_every_preset() -> None:
     result = CliRunner().invoke(cli.app, ["methods", "--json"])
     assert result.exit_code == 0
     names = [m["name"] for m in json.loads(result.stdout)]
-    assert {"houlsby", "pfeiffer", "prefix", "prompt", "lora", "mam", "unipelt", "ia3", "bitfit"} <= set(names)
+    assert {"houlsby", "pfeiffer", "prefix", "prompt", "lora", "mam", "unipelt", "ia3", "bitfit"} <= set(
+        names
+    )
 
 
 def test_count_json_matches_the_built_model(tmp_path) -> None:
@@ -52,10 +54,22 @@ def test_count_of_a_yaml_method(tmp_path) -> None:
     ("yaml_text", "message"),
     [
         (None, "unknown preset 'nope'"),
-        ("name: x\ndeltas:\n  - {form: low_rank, position: query, size: 4, colour: red}\n", "deltas.0.colour: unknown field"),
-        ("name: x\ndeltas:\n  - {form: prefix, position: cross_attn_heads, size: 4}\n", "does not exist in a bert model"),
-        ("name: x\ndeltas:\n  - {form: low_rank, position: query, size: 0}\n", "size=0 must be a positive integer"),
-        ("name: x\ndeltas:\n  - {form: low_rank, position: query, size: -2}\n", "size=-2 must be a positive integer"),
+        (
+            "name: x\ndeltas:\n  - {form: low_rank, position: query, size: 4, colour: red}\n",
+            "deltas.0.colour: unknown field",
+        ),
+        (
+            "name: x\ndeltas:\n  - {form: prefix, position: cross_attn_heads, size: 4}\n",
+            "does not exist in a bert model",
+        ),
+        (
+            "name: x\ndeltas:\n  - {form: low_rank, position: query, size: 0}\n",
+            "size=0 must be a positive integer",
+        ),
+        (
+            "name: x\ndeltas:\n  - {form: low_rank, position: query, size: -2}\n",
+            "size=-2 must be a positive integer",
+        ),
         ("name: x\ndeltas: [[[\n", "not valid YAML"),
     ],
 )
@@ -73,7 +87,9 @@ def test_bad_input_gives_one_clear_line_and_exit_2(tmp_path, yaml_text, message)
 
 def test_unknown_model_is_a_clear_error(tmp_path) -> None:
     result = run_cli("count", "lora", "--model", str(tmp_path / "missing"))
-    assert result.returncode == 2 and "cannot load model" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2 and "cannot load model" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
 def test_import_and_help_stay_light() -> None:

@@ -16,8 +16,17 @@ from deltaspace.testing.tiny_models import FAMILIES, tiny_batch, tiny_config
 
 # presets whose published initialisation is an identity (Δh = 0 before training)
 IDENTITY_PRESETS = [
-    "houlsby", "pfeiffer", "lora", "parallel_adapter", "parallel_adapter_attn", "parallel_adapter_ffn",
-    "mh_parallel_adapter", "scaled_parallel_adapter", "ia3", "bitfit", "full",
+    "houlsby",
+    "pfeiffer",
+    "lora",
+    "parallel_adapter",
+    "parallel_adapter_attn",
+    "parallel_adapter_ffn",
+    "mh_parallel_adapter",
+    "scaled_parallel_adapter",
+    "ia3",
+    "bitfit",
+    "full",
 ]
 
 
@@ -101,17 +110,19 @@ def test_prefix_on_a_causal_decoder_keeps_causality() -> None:
 MERGEABLE = {
     "lora": preset("lora"),
     "ia3": preset("ia3"),
-    "vectors_and_ranks": method_from_mapping({
-        "name": "mix",
-        "deltas": [
-            {"form": "low_rank", "position": "query", "size": 3, "scale": 0.5, "init": "normal"},
-            {"form": "scaling", "position": "ffn_hidden", "init": "normal"},
-            {"form": "bias", "position": "ffn_hidden", "init": "normal"},
-            {"form": "low_rank", "position": "ffn_out", "size": 2, "init": "normal"},
-            {"form": "scaling", "position": "attn_out", "init": "normal"},
-            {"form": "bias", "position": "value", "init": "normal"},
-        ],
-    }),
+    "vectors_and_ranks": method_from_mapping(
+        {
+            "name": "mix",
+            "deltas": [
+                {"form": "low_rank", "position": "query", "size": 3, "scale": 0.5, "init": "normal"},
+                {"form": "scaling", "position": "ffn_hidden", "init": "normal"},
+                {"form": "bias", "position": "ffn_hidden", "init": "normal"},
+                {"form": "low_rank", "position": "ffn_out", "size": 2, "init": "normal"},
+                {"form": "scaling", "position": "attn_out", "init": "normal"},
+                {"form": "bias", "position": "value", "init": "normal"},
+            ],
+        }
+    ),
 }
 
 
@@ -184,23 +195,34 @@ def test_declared_trainables_follow_the_spec() -> None:
 def test_unsupported_model_names_the_supported_ones() -> None:
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    model = DistilBertForSequenceClassification(DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64))
-    with pytest.raises(UnsupportedModelError, match="'distilbert' is not supported; supported model types: bart"):
+    model = DistilBertForSequenceClassification(
+        DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64)
+    )
+    with pytest.raises(
+        UnsupportedModelError, match="'distilbert' is not supported; supported model types: bart"
+    ):
         apply_method(model, preset("lora"))
 
 
 def test_a_position_the_model_lacks_is_an_error() -> None:
-    spec = method_from_mapping({"name": "x", "deltas": [{"form": "prefix", "position": "cross_attn_heads", "size": 2}]})
+    spec = method_from_mapping(
+        {"name": "x", "deltas": [{"form": "prefix", "position": "cross_attn_heads", "size": 2}]}
+    )
     with pytest.raises(SpecError, match="cross_attn_heads"):
         apply_method(tiny_model("bert"), spec)
 
 
 def test_cross_attention_positions_exist_in_bart() -> None:
-    spec = method_from_mapping({"name": "x", "deltas": [
-        {"form": "prefix", "position": "cross_attn_heads", "size": 3},
-        {"form": "bottleneck", "position": "cross_attn_output", "insertion": "parallel", "size": 4},
-        {"form": "low_rank", "position": "cross_value", "size": 2},
-    ]})
+    spec = method_from_mapping(
+        {
+            "name": "x",
+            "deltas": [
+                {"form": "prefix", "position": "cross_attn_heads", "size": 3},
+                {"form": "bottleneck", "position": "cross_attn_output", "insertion": "parallel", "size": 4},
+                {"form": "low_rank", "position": "cross_value", "size": 2},
+            ],
+        }
+    )
     model = tiny_model("bart")
     applied = apply_method(model, spec)
     assert applied.counts.trainable_params == sum(p.numel() for p in applied.trainable_parameters())

@@ -54,15 +54,30 @@ def test_yaml_file_round_trip(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"form": "prefix", "position": "ffn_output", "size": 4}, "form='prefix' and position='ffn_output' clash"),
+        (
+            {"form": "prefix", "position": "ffn_output", "size": 4},
+            "form='prefix' and position='ffn_output' clash",
+        ),
         ({"form": "low_rank", "position": "query", "size": 0}, "size=0 must be a positive integer"),
         ({"form": "low_rank", "position": "query", "size": -3}, "size=-3 must be a positive integer"),
-        ({"form": "scaling", "position": "key", "composition": "add"}, "'multiply' is the composition of scaling"),
+        (
+            {"form": "scaling", "position": "key", "composition": "add"},
+            "'multiply' is the composition of scaling",
+        ),
         ({"form": "bottleneck", "position": "ffn_output", "size": 4, "composition": "gated"}, "needs gate"),
-        ({"form": "prefix", "position": "attn_heads", "size": 4, "insertion": "sequential"}, "reads x (parallel)"),
+        (
+            {"form": "prefix", "position": "attn_heads", "size": 4, "insertion": "sequential"},
+            "reads x (parallel)",
+        ),
         ({"form": "bias", "position": "key", "size": 3}, "a bias vector has no size"),
-        ({"form": "low_rank", "position": "query", "size": 2, "activation": "gelu"}, "only bottlenecks have f"),
-        ({"form": "prefix", "position": "embeddings", "size": 4, "layers": [0]}, "the prompt sits at the input"),
+        (
+            {"form": "low_rank", "position": "query", "size": 2, "activation": "gelu"},
+            "only bottlenecks have f",
+        ),
+        (
+            {"form": "prefix", "position": "embeddings", "size": 4, "layers": [0]},
+            "the prompt sits at the input",
+        ),
     ],
 )
 def test_clashing_fields_are_rejected_with_the_reason(fields: dict, message: str) -> None:
@@ -90,11 +105,26 @@ def test_form_defaults_fill_unstated_fields() -> None:
 
 def _dims(**kw) -> ModelDims:
     base = dict(
-        model_type="bert", family="bert", hidden=10, heads=2, kv_heads=2, head_dim=5, ffn=40,
+        model_type="bert",
+        family="bert",
+        hidden=10,
+        heads=2,
+        kv_heads=2,
+        head_dim=5,
+        ffn=40,
         stacks=(StackDims(name="encoder", layers=3),),
-        weight_shapes={"query": (10, 10), "key": (10, 10), "value": (10, 10), "attn_out": (10, 10),
-                       "ffn_in": (10, 40), "ffn_out": (40, 10)},
-        backbone_params=1000, head_params=22, bias_params=100, layer_norm_weight_params=70,
+        weight_shapes={
+            "query": (10, 10),
+            "key": (10, 10),
+            "value": (10, 10),
+            "attn_out": (10, 10),
+            "ffn_in": (10, 40),
+            "ffn_out": (40, 10),
+        },
+        backbone_params=1000,
+        head_params=22,
+        bias_params=100,
+        layer_norm_weight_params=70,
     )
     base.update(kw)
     return ModelDims(**base)
@@ -113,22 +143,37 @@ def test_accounting_matches_hand_arithmetic() -> None:
     # IA3: key (10) + value (10) + FFN hidden (40) per layer
     assert count_method(preset("ia3"), dims).delta_params == 3 * 60
     # layers subset and learned gate: 2 layers * (10*2 + 2*10 + (10 + 1))
-    gated = method_from_mapping({"name": "g", "deltas": [{"form": "low_rank", "position": "query", "size": 2,
-                                                          "composition": "gated", "gate": "learned",
-                                                          "layers": [0, 2]}]})
+    gated = method_from_mapping(
+        {
+            "name": "g",
+            "deltas": [
+                {
+                    "form": "low_rank",
+                    "position": "query",
+                    "size": 2,
+                    "composition": "gated",
+                    "gate": "learned",
+                    "layers": [0, 2],
+                }
+            ],
+        }
+    )
     assert count_method(gated, dims).delta_params == 2 * (40 + 11)
     bitfit = count_method(preset("bitfit"), dims)
     assert (bitfit.delta_params, bitfit.head_params, bitfit.percent) == (100, 22, 10.0)
 
 
 def test_layer_beyond_the_model_is_an_error() -> None:
-    spec = method_from_mapping({"name": "m", "deltas": [{"form": "low_rank", "position": "query", "size": 2,
-                                                        "layers": [5]}]})
+    spec = method_from_mapping(
+        {"name": "m", "deltas": [{"form": "low_rank", "position": "query", "size": 2, "layers": [5]}]}
+    )
     with pytest.raises(SpecError, match=r"layers \[5\] do not exist: the stack has 3 layers"):
         count_method(spec, _dims())
 
 
 def test_cross_attention_position_on_an_encoder_is_an_error() -> None:
-    spec = method_from_mapping({"name": "m", "deltas": [{"form": "prefix", "position": "cross_attn_heads", "size": 2}]})
+    spec = method_from_mapping(
+        {"name": "m", "deltas": [{"form": "prefix", "position": "cross_attn_heads", "size": 2}]}
+    )
     with pytest.raises(SpecError, match="does not exist in a bert model"):
         count_method(spec, _dims())

@@ -33,7 +33,9 @@ from .forms import MultiHeadBottleneck, Prefix
 class HeadDelta(nn.Module):
     """A multi-head bottleneck with its composition and insertion form."""
 
-    def __init__(self, bottleneck: MultiHeadBottleneck, composition: nn.Module, parallel: bool, spec_index: int):
+    def __init__(
+        self, bottleneck: MultiHeadBottleneck, composition: nn.Module, parallel: bool, spec_index: int
+    ):
         super().__init__()
         self.bottleneck = bottleneck
         self.composition = composition
@@ -74,8 +76,14 @@ def _extend_mask(
 
 
 def _with_head_deltas(base: Any, eager: bool) -> Any:
-    def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                  attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+    def attention(
+        module: nn.Module,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, Any]:
         deltas: HeadDeltas | None = getattr(module, "ds_heads", None)
         if deltas is None:
             return base(module, query, key, value, attention_mask, **kwargs)
@@ -98,8 +106,14 @@ def _with_head_deltas(base: Any, eager: bool) -> Any:
     return attention
 
 
-def _eager(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-           attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+def _eager(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, Any]:
     """The eager attention of the module's own modeling file (each family defines one)."""
     modeling = sys.modules[type(module).__module__]
     own = getattr(modeling, "eager_attention_forward", eager_attention_forward)

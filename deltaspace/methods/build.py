@@ -188,14 +188,21 @@ def _insert_heads(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int)
         key_std, value_std = _prefix_scales(sites, layer, sublayer)
         attention.ds_heads.prefixes.append(Prefix(kv_heads, head_dim, delta.size or 0, key_std, value_std))
     else:
-        bottleneck = MultiHeadBottleneck(heads, head_dim, delta.size or 0, delta.activation, delta.dropout, delta.init)
+        bottleneck = MultiHeadBottleneck(
+            heads, head_dim, delta.size or 0, delta.activation, delta.dropout, delta.init
+        )
         composition = build_composition(delta, head_dim)
         attention.ds_heads.bottlenecks.append(
             HeadDelta(bottleneck, composition, delta.insertion == "parallel", index)
         )
 
 
-_INSERT = {"weight": _insert_weight, "sublayer": _insert_sublayer, "hidden": _insert_hidden, "heads": _insert_heads}
+_INSERT = {
+    "weight": _insert_weight,
+    "sublayer": _insert_sublayer,
+    "hidden": _insert_hidden,
+    "heads": _insert_heads,
+}
 
 
 def apply_method(model: Any, spec: MethodSpec, head: HeadSpec | None = None) -> AppliedMethod:

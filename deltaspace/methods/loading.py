@@ -78,7 +78,9 @@ def _model_class(config: Any, head: HeadSpec) -> Any:
     return transformers.AutoModel
 
 
-def load_backbone(name_or_config: Any, head: HeadSpec | None = None, tokenizer: Any = None) -> tuple[Any, Any]:
+def load_backbone(
+    name_or_config: Any, head: HeadSpec | None = None, tokenizer: Any = None
+) -> tuple[Any, Any]:
     """(model with the task head, tokenizer). A config object gives a randomly initialised model."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -118,7 +120,12 @@ def _dims_cached(config_json: str, head: HeadSpec) -> ModelDims:
         model = _model_class(config, head).from_config(config)
     counts = _parameter_groups(model)
     h, heads, kv, hd, ffn = (sizes[k] for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn"))
-    attn_shapes = {"query": (h, heads * hd), "key": (h, kv * hd), "value": (h, kv * hd), "attn_out": (heads * hd, h)}
+    attn_shapes = {
+        "query": (h, heads * hd),
+        "key": (h, kv * hd),
+        "value": (h, kv * hd),
+        "attn_out": (heads * hd, h),
+    }
     shapes = {**attn_shapes, **{f"cross_{k}": v for k, v in attn_shapes.items()}}
     shapes.update({"ffn_in": (h, ffn), "ffn_out": (ffn, h)})
     return ModelDims(

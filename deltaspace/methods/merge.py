@@ -39,7 +39,9 @@ def merge_problem(delta: DeltaSpec) -> str | None:
 
 
 def merge_problems(deltas: tuple[DeltaSpec, ...]) -> list[str]:
-    return [f"delta {i} ({d.form} at {d.position}): {p}" for i, d in enumerate(deltas) if (p := merge_problem(d))]
+    return [
+        f"delta {i} ({d.form} at {d.position}): {p}" for i, d in enumerate(deltas) if (p := merge_problem(d))
+    ]
 
 
 @torch.no_grad()

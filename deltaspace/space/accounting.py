@@ -119,7 +119,9 @@ def site_count(delta: DeltaSpec, dims: ModelDims) -> int:
     if info.sublayer == "cross_attn":
         stacks = [s for s in stacks if s.cross_attention]
     if not stacks:
-        have = ", ".join(f"{s.name}{' (with cross-attention)' if s.cross_attention else ''}" for s in dims.stacks)
+        have = ", ".join(
+            f"{s.name}{' (with cross-attention)' if s.cross_attention else ''}" for s in dims.stacks
+        )
         raise SpecError(
             f"position {delta.position!r} with stack={delta.stack!r} does not exist in a "
             f"{dims.model_type} model, which has: {have}"
@@ -135,8 +137,12 @@ def count_method(spec: MethodSpec, dims: ModelDims) -> ParamCount:
         per_site = per_site_params(delta, dims)
         breakdown.append(
             DeltaCount(
-                index=index, form=delta.form, position=delta.position, sites=sites,
-                per_site=per_site, params=sites * per_site,
+                index=index,
+                form=delta.form,
+                position=delta.position,
+                sites=sites,
+                per_site=per_site,
+                params=sites * per_site,
             )
         )
     declared: dict[str, int] = {}

@@ -48,7 +48,9 @@ def read_yaml_mapping(text_or_path: str | Path) -> dict[str, Any]:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{source if is_file else 'YAML'}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
-        raise SpecError(f"{source if is_file else 'YAML'}: expected a mapping of fields, got {type(data).__name__}")
+        raise SpecError(
+            f"{source if is_file else 'YAML'}: expected a mapping of fields, got {type(data).__name__}"
+        )
     return data
 
 

@@ -15,7 +15,9 @@ from torch import nn
 
 
 class Prefix(nn.Module):
-    def __init__(self, kv_heads: int, head_dim: int, length: int, key_std: float = 1.0, value_std: float = 1.0):
+    def __init__(
+        self, kv_heads: int, head_dim: int, length: int, key_std: float = 1.0, value_std: float = 1.0
+    ):
         super().__init__()
         self.keys = nn.Parameter(torch.randn(kv_heads, length, head_dim) * key_std)
         self.values = nn.Parameter(torch.randn(kv_heads, length, head_dim) * value_std)
