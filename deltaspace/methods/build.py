@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..space.accounting import ParamCount, count_method
+from ..space.accounting import ParamCount, count_method, subspace_key
 from ..space.delta import DeltaSpec
 from ..space.dimensions import POSITIONS
 from ..space.errors import SpecError
@@ -17,7 +17,16 @@ from ..space.method import HeadSpec, MethodSpec
 from .attention import HeadDelta, HeadDeltas, enable_head_deltas
 from .composition import build_composition
 from .families import FamilyTable, family_for
-from .forms import MultiHeadBottleneck, Prefix, PromptEmbedding, build_form
+from .forms import (
+    WEIGHT_FORMS,
+    FrozenWeight,
+    MultiHeadBottleneck,
+    Prefix,
+    PromptEmbedding,
+    WeightSite,
+    build_form,
+    build_weight_form,
+)
 from .loading import model_dims
 from .prompt import PromptHook
 from .sites import Attachment, DeltaLinear, InputAttachment, Tap
@@ -47,6 +56,12 @@ class AppliedMethod:
 
         return merge_method(self)
 
+    def regularization_loss(self) -> torch.Tensor:
+        """The penalties the deltas add to the task loss (diff pruning's L0 term), summed; 0 if none."""
+        from .sparse import regularization_loss
+
+        return regularization_loss(self.model)
+
 
 def head_spec_of(model: Any) -> HeadSpec:
     name = type(model).__name__
@@ -67,6 +82,29 @@ class _Sites:
         self.family = family
         self.base = model.base_model
         self.sizes = family.sizes(model.config)
+        self.site_numbers: dict[int, int] = {}  # delta index -> sites built so far
+        self.groups: dict[object, tuple[int, dict[str, nn.Module]]] = {}  # shared modules of deltas
+        self.group_sites: dict[object, int] = {}
+
+    def weight_site(
+        self, linear: DeltaLinear, rows: tuple[int, int] | None, delta: DeltaSpec, index: int
+    ) -> WeightSite:
+        """The site handed to a weight-level form: its frozen weight, number and shared modules."""
+        number = self.site_numbers.get(index, 0)
+        self.site_numbers[index] = number + 1
+        key = subspace_key(delta) or index
+        _, shared = self.groups.setdefault(key, (index, {}))
+        out_dim, in_dim = _out_in(linear, rows)
+        frozen = FrozenWeight(linear.base, self.family.conv1d, rows)
+        return WeightSite(frozen, out_dim, in_dim, number, shared, self.group_sites.get(key, 1))
+
+    def register_shared(self) -> None:
+        """Own every module shared by several sites once, at the model's root (``ds_shared``)."""
+        shared = {
+            f"{name}_{index}": m for index, modules in self.groups.values() for name, m in modules.items()
+        }
+        if shared:
+            self.model.ds_shared = nn.ModuleDict(shared)
 
     def layers(self, delta: DeltaSpec) -> Iterator[nn.Module]:
         info = POSITIONS[delta.position]
@@ -133,6 +171,10 @@ def _out_in(linear: DeltaLinear, out_slice: tuple[int, int] | None) -> tuple[int
 def _insert_weight(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
     linear, out_slice = sites.linear(layer, delta.position)
     out_dim, in_dim = _out_in(linear, out_slice)
+    if delta.form in WEIGHT_FORMS:  # W' = W + ΔW, computed as h + x ΔWᵀ (+ Δb)
+        form = build_weight_form(delta, sites.weight_site(linear, out_slice, delta, index))
+        linear.outputs.append(Attachment(form, build_composition(delta, in_dim), "input", out_slice, index))
+        return
     source_dim = in_dim if delta.insertion == "parallel" else out_dim
     source = "input" if delta.insertion == "parallel" else "output"
     form = build_form(delta, source_dim, out_dim)
@@ -215,6 +257,9 @@ def apply_method(model: Any, spec: MethodSpec, head: HeadSpec | None = None) -> 
     counts = count_method(spec, model_dims(model.config, head or head_spec_of(model)))
     set_declared_trainable(model, spec.trainable)
     sites = _Sites(model, family)
+    for index, delta in enumerate(spec.deltas):
+        key = subspace_key(delta) or index
+        sites.group_sites[key] = sites.group_sites.get(key, 0) + counts.breakdown[index].sites
     applied = AppliedMethod(model=model, spec=spec, counts=counts)
     device = next(model.parameters()).device
     for index, delta in enumerate(spec.deltas):
@@ -229,5 +274,6 @@ def apply_method(model: Any, spec: MethodSpec, head: HeadSpec | None = None) -> 
             continue
         for layer in sites.layers(delta):
             _INSERT[kind](sites, layer, delta, index)
+    sites.register_shared()
     model.to(device)
     return applied

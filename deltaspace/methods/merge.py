@@ -5,7 +5,9 @@ A projection h = W x + b with deltas attached stays affine in x when every delta
 * a low-rank update read from the projection's own input, composed by add or scaled:
   W ← W + s·B A;
 * a scaling vector on its output (h ⊙ l: W ← diag(l) W, b ← l ⊙ b) or input (W ← W diag(l));
-* a bias vector on its output (b ← b + v) or input (b ← b + W v).
+* a bias vector on its output (b ← b + v) or input (b ← b + W v);
+* a weight-level delta (sparse, diff-pruning, HiWi, intrinsic): W ← W + ΔW, b ← b + Δb, with ΔW as
+  the model uses it at inference (diff pruning: deterministic gates, top-k entries).
 
 Gated, bottleneck, prefix, prompt and sublayer-parallel deltas are not affine in x and cannot merge.
 """
@@ -17,25 +19,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..space.accounting import merge_problem
 from ..space.delta import DeltaSpec
-from ..space.dimensions import POSITIONS
 from ..space.errors import SpecError
 from .attention import restore_attention
 from .composition import Multiply, effective_scale
-from .forms import BiasVector, LowRank, ScalingVector
+from .forms import BiasVector, LowRank, ScalingVector, WeightDelta
 from .sites import DeltaLinear
 
-
-def merge_problem(delta: DeltaSpec) -> str | None:
-    """Why a delta cannot be merged into the weights, or None when it can."""
-    kind = POSITIONS[delta.position].kind
-    if delta.form in ("scaling", "bias"):
-        return None
-    if delta.form == "low_rank" and kind == "weight" and delta.insertion == "parallel":
-        if delta.composition in ("add", "scaled"):
-            return None
-        return f"its composition {delta.composition!r} depends on the input"
-    return f"a {delta.insertion or ''} {delta.form} at {delta.position} is not linear in the layer's input"
+__all__ = ["merge_method", "merge_problem", "merge_problems"]
 
 
 def merge_problems(deltas: tuple[DeltaSpec, ...]) -> list[str]:
@@ -58,6 +50,10 @@ def _fold(linear: DeltaLinear) -> nn.Module:
             in_scale, in_shift = in_scale * vector, in_shift * vector
         else:
             in_shift = in_shift + vector
+    # weight-level deltas may read W itself (HiWi): compute them all before W changes
+    weight_deltas = {
+        id(a): a.delta.merged_delta() for a in linear.outputs if isinstance(a.delta, WeightDelta)
+    }
     original = weight.clone()
     weight.mul_(in_scale)
     if base.bias is not None:
@@ -70,6 +66,13 @@ def _fold(linear: DeltaLinear) -> nn.Module:
             weight[a:b] += delta_w * in_scale
             if base.bias is not None:
                 base.bias[a:b] += delta_w @ in_shift
+        elif isinstance(delta, WeightDelta):
+            delta_w, delta_b = weight_deltas[id(attachment)]
+            weight[a:b] += delta_w.to(weight.dtype) * in_scale
+            if base.bias is not None:
+                base.bias[a:b] += delta_w.to(weight.dtype) @ in_shift
+                if delta_b is not None:
+                    base.bias[a:b] += delta_b.to(weight.dtype)
         elif isinstance(attachment.composition, Multiply):
             vector = delta.vector.to(weight.dtype)
             weight[a:b] *= vector[:, None]
@@ -93,5 +96,7 @@ def merge_method(applied: Any) -> Any:
     for name, linear in wrapped:
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, child, _fold(linear))
+    if hasattr(model, "ds_shared"):  # subspaces shared by weight-level deltas, now folded in
+        del model.ds_shared
     restore_attention(model)
     return model

@@ -7,6 +7,7 @@ from .dimensions import POSITIONS
 from .errors import DeltaspaceError, SpecError, UnknownNameError, UnsupportedModelError
 from .method import HeadSpec, MethodSpec
 from .presets import preset, preset_names, register_preset
+from .study import StudySpec, load_study
 from .yaml_io import load_method, method_from_mapping
 
 __all__ = [
@@ -20,10 +21,12 @@ __all__ = [
     "ParamCount",
     "SpecError",
     "StackDims",
+    "StudySpec",
     "UnknownNameError",
     "UnsupportedModelError",
     "count_method",
     "load_method",
+    "load_study",
     "method_from_mapping",
     "preset",
     "preset_names",

@@ -12,6 +12,20 @@ for parallel insertion, h for sequential) and h-dim ``o``:
 * prefix at heads: ``2·l·kv_heads·head_dim`` (P_k and P_v); prompt: ``l·hidden`` once;
 * scaling and bias vectors: ``o``;
 * a learned scale adds 1, a learned gate ``i + 1`` (a sigmoid over a linear map of its input).
+
+Weight-level forms on a projection W of shape (o, i), with ``k = kept_entries(fraction, i·o)``:
+
+* l0_diff (diff pruning): ``2·i·o`` trainable (w and log α), stored ``k`` values plus ``k`` indices;
+* magnitude_mask (PaFi), lottery_mask (LT-SFT): ``k`` trainable, stored ``k`` values plus ``k`` indices
+  (PaFi's indices could be recomputed from W; export writes them anyway);
+* weight_adapter (HiWi): ``2·o·r`` (W_down, W_up), stored as is (W' is recomputed from W);
+* intrinsic: ``d`` once per subspace, however many sites (θ_d is shared by every site of the
+  intrinsic deltas with one ``subspace_key``; the projections are regenerated from the seed);
+  structured (SAID): ``d - m`` shared plus one λ per site, m the sites of the whole subspace.
+
+Three totals: ``trainable_params`` (what the optimiser updates), ``stored_params`` (the values
+export writes; ``stored_indices`` counts the integer positions of sparse deltas beside them) and
+``inference_extra_params`` (parameters still in the model after merging: 0 for mergeable deltas).
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from .delta import DeltaSpec
-from .dimensions import POSITIONS
+from .dimensions import MASK_FORMS, POSITIONS, WEIGHT_LEVEL_FORMS
 from .errors import SpecError
 from .method import MethodSpec
 
@@ -58,10 +72,16 @@ class DeltaCount(BaseModel):
     sites: int
     per_site: int
     params: int
+    shared: int = 0
+    stored: int = 0
+    stored_indices: int = 0
+    inference_extra: int = 0
 
 
 class ParamCount(BaseModel):
-    """Trainable delta and head parameters, and their share of the backbone."""
+    """Trainable delta and head parameters, and their share of the backbone; what export stores
+    (``stored_params`` values and ``stored_indices`` positions) and what stays in the model after
+    merging (``inference_extra_params``)."""
 
     model_config = ConfigDict(frozen=True)
     delta_params: int
@@ -72,6 +92,8 @@ class ParamCount(BaseModel):
     percent: float
     declared: dict[str, int]
     breakdown: tuple[DeltaCount, ...]
+    stored_indices: int = 0
+    inference_extra_params: int = 0
 
 
 def site_dims(delta: DeltaSpec, dims: ModelDims) -> tuple[int, int]:
@@ -90,10 +112,30 @@ def site_dims(delta: DeltaSpec, dims: ModelDims) -> tuple[int, int]:
     return (h_dim if delta.insertion == "sequential" else x_dim), h_dim
 
 
+def kept_entries(fraction: float, entries: int) -> int:
+    """How many of a matrix's ``entries`` a sparse delta keeps: ``fraction`` of them, rounded, at least 1."""
+    return max(1, round(fraction * entries))
+
+
+def merge_problem(delta: DeltaSpec) -> str | None:
+    """Why a delta cannot be merged into the weights, or None when it can (then it costs nothing
+    at inference once merged)."""
+    kind = POSITIONS[delta.position].kind
+    if delta.form in ("scaling", "bias", *WEIGHT_LEVEL_FORMS):
+        return None
+    if delta.form == "low_rank" and kind == "weight" and delta.insertion == "parallel":
+        if delta.composition in ("add", "scaled"):
+            return None
+        return f"its composition {delta.composition!r} depends on the input"
+    return f"a {delta.insertion or ''} {delta.form} at {delta.position} is not linear in the layer's input"
+
+
 def per_site_params(delta: DeltaSpec, dims: ModelDims) -> int:
     i, o = site_dims(delta, dims)
     r = delta.size or 0
     kind = POSITIONS[delta.position].kind
+    if delta.form in WEIGHT_LEVEL_FORMS:
+        return _weight_level_per_site(delta, i, o)
     if delta.form == "bottleneck":
         n = i * r + r + r * o + o
         n *= dims.heads if kind == "heads" else 1
@@ -108,6 +150,48 @@ def per_site_params(delta: DeltaSpec, dims: ModelDims) -> int:
     if delta.gate == "learned":
         n += i + 1
     return n
+
+
+def _weight_level_per_site(delta: DeltaSpec, i: int, o: int) -> int:
+    if delta.form == "l0_diff":
+        return 2 * i * o
+    if delta.form in MASK_FORMS:
+        return kept_entries(delta.fraction or 1.0, i * o)
+    if delta.form == "weight_adapter":
+        return 2 * o * (delta.size or 0)
+    return 1 if delta.structured else 0  # intrinsic: λ_i per site; θ_d is shared (shared_params)
+
+
+def subspace_key(delta: DeltaSpec) -> tuple[object, ...] | None:
+    """Intrinsic deltas with equal keys share one θ_d across all their sites (Aghajanyan et al.
+    project one θ_d onto every weight); give a delta its own subspace with another ``seed``."""
+    if delta.form != "intrinsic":
+        return None
+    return (delta.size, delta.projection, delta.structured, delta.seed)
+
+
+def shared_params(delta: DeltaSpec, sites: int) -> int:
+    """Parameters a subspace shares across its ``sites``: the intrinsic θ_d (θ^{d-m} for SAID)."""
+    if delta.form != "intrinsic":
+        return 0
+    d = delta.size or 0
+    if not delta.structured:
+        return d
+    if d <= sites:
+        raise SpecError(
+            f"size={d} is too small for a structured intrinsic delta over {sites} sites: d counts one "
+            f"λ per site plus the subspace θ^(d-m), so it needs d > {sites}"
+        )
+    return d - sites
+
+
+def stored_per_site(delta: DeltaSpec, dims: ModelDims) -> tuple[int, int]:
+    """(values, integer indices) that export writes for one site."""
+    i, o = site_dims(delta, dims)
+    if delta.form in MASK_FORMS:
+        k = kept_entries(delta.fraction or 1.0, i * o)
+        return k, k
+    return per_site_params(delta, dims), 0
 
 
 def site_count(delta: DeltaSpec, dims: ModelDims) -> int:
@@ -132,9 +216,19 @@ def site_count(delta: DeltaSpec, dims: ModelDims) -> int:
 def count_method(spec: MethodSpec, dims: ModelDims) -> ParamCount:
     """Exact trainable-parameter count of ``spec`` on a model with dimensions ``dims``."""
     breakdown = []
+    sites_of = [site_count(delta, dims) for delta in spec.deltas]
+    subspace_sites: dict[tuple[object, ...], int] = {}
+    for delta, sites in zip(spec.deltas, sites_of, strict=True):
+        if (key := subspace_key(delta)) is not None:
+            subspace_sites[key] = subspace_sites.get(key, 0) + sites
     for index, delta in enumerate(spec.deltas):
-        sites = site_count(delta, dims)
+        sites = sites_of[index]
         per_site = per_site_params(delta, dims)
+        key = subspace_key(delta)
+        # a shared subspace is counted once, with the first delta that uses it
+        shared = shared_params(delta, subspace_sites.pop(key)) if key in subspace_sites else 0
+        params = sites * per_site + shared
+        stored, indices = stored_per_site(delta, dims)
         breakdown.append(
             DeltaCount(
                 index=index,
@@ -142,7 +236,11 @@ def count_method(spec: MethodSpec, dims: ModelDims) -> ParamCount:
                 position=delta.position,
                 sites=sites,
                 per_site=per_site,
-                params=sites * per_site,
+                params=params,
+                shared=shared,
+                stored=sites * stored + shared,
+                stored_indices=sites * indices,
+                inference_extra=params if merge_problem(delta) else 0,
             )
         )
     declared: dict[str, int] = {}
@@ -161,11 +259,13 @@ def count_method(spec: MethodSpec, dims: ModelDims) -> ParamCount:
         delta_params=delta_params,
         head_params=head,
         trainable_params=delta_params + head,
-        stored_params=delta_params + head,
+        stored_params=sum(b.stored for b in breakdown) + sum(declared.values()) + head,
         backbone_params=dims.backbone_params,
         percent=100.0 * delta_params / dims.backbone_params,
         declared=declared,
         breakdown=tuple(breakdown),
+        stored_indices=sum(b.stored_indices for b in breakdown),
+        inference_extra_params=sum(b.inference_extra for b in breakdown),
     )
 
 

@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .dimensions import (
     FORM_SITES,
+    MASK_FORMS,
     POSITIONS,
+    SIZE_MEANING,
     SIZED_FORMS,
+    WEIGHT_LEVEL_FORMS,
     Activation,
     Composition,
     Form,
@@ -24,6 +27,7 @@ from .dimensions import (
     Init,
     Insertion,
     Position,
+    Projection,
     Stack,
 )
 
@@ -34,6 +38,12 @@ FORM_DEFAULTS: dict[str, dict[str, Any]] = {
     "prefix": {"insertion": "parallel", "composition": "gated", "gate": "prefix_softmax", "init": "normal"},
     "scaling": {"insertion": None, "composition": "multiply", "init": "zero"},
     "bias": {"insertion": None, "composition": "add", "init": "zero"},
+    # weight-level forms: W' = W + ΔW, starting at ΔW = 0
+    "l0_diff": {"insertion": None, "composition": "add", "init": "zero", "penalty": 1.25e-7},
+    "magnitude_mask": {"insertion": None, "composition": "add", "init": "zero"},
+    "lottery_mask": {"insertion": None, "composition": "add", "init": "zero"},
+    "weight_adapter": {"insertion": None, "composition": "add", "init": "zero"},
+    "intrinsic": {"insertion": None, "composition": "add", "init": "zero", "projection": "fastfood"},
 }
 
 
@@ -66,6 +76,17 @@ class DeltaSpec(BaseModel):
       ``multiply`` h⊙Δh for scaling vectors.
     * ``size``: bottleneck r, rank r or prefix length l; ``heads``: one Δh for the whole width or one
       per attention head; ``layers``/``stack``: where in depth; ``init`` and ``dropout``.
+
+    Weight-level forms change the projection's weight, W' = W + ΔW (``WEIGHT_LEVEL_FORMS``):
+
+    * ``l0_diff`` (diff pruning): ΔW = z ⊙ w with hard-concrete gates z, L0 penalty weight
+      ``penalty``, and ``fraction`` the share of W's entries kept (top |z ⊙ w|) in the stored delta;
+    * ``magnitude_mask`` (PaFi) / ``lottery_mask`` (LT-SFT): ΔW nonzero only on ``fraction`` of W's
+      entries, the smallest-magnitude ones / the ones that moved most in a short full fine-tuning;
+    * ``weight_adapter`` (HiWi): ΔW = f(W W_down) W_up with r = ``size`` and f = ``activation``;
+    * ``intrinsic``: ΔW = P(θ_d) with d = ``size`` shared by every site of the delta, P a fixed
+      random ``projection`` regenerated from ``seed``; ``structured`` adds one learned scalar per site
+      (SAID: θ_i = θ0_i + λ_i P(θ^{d-m})_i, m sites, d counting the λs).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -84,6 +105,11 @@ class DeltaSpec(BaseModel):
     stack: Stack = "all"
     init: Init = "zero"
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    fraction: float | None = Field(default=None, gt=0.0, le=1.0)
+    penalty: float | None = Field(default=None, ge=0.0)
+    projection: Projection | None = None
+    structured: bool = False
+    seed: int = Field(default=0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -137,11 +163,16 @@ def _combination_problems(d: DeltaSpec) -> list[str]:
         )
     if d.form in SIZED_FORMS:
         if d.size is None:
-            out.append(f"size is required for form={d.form!r} (r for bottleneck/low_rank, l for prefix)")
+            out.append(f"size is required for form={d.form!r} ({SIZE_MEANING[d.form]})")
         elif d.size <= 0:
             out.append(f"size={d.size} must be a positive integer")
     elif d.size is not None:
         out.append(f"size={d.size} clashes with form={d.form!r}: a {d.form} vector has no size")
+    if d.form in WEIGHT_LEVEL_FORMS and d.insertion is not None:
+        out.append(
+            f"insertion={d.insertion!r} clashes with form={d.form!r}: a weight-level delta changes W "
+            "itself (W' = W + ΔW), so it has no insertion form (leave insertion out)"
+        )
     if d.form in ("scaling", "bias") and d.insertion is not None:
         out.append(
             f"insertion={d.insertion!r} clashes with form={d.form!r}: a {d.form} vector does not read "
@@ -188,8 +219,47 @@ def _combination_problems(d: DeltaSpec) -> list[str]:
             "form='prefix' and init='zero' clash: prefix attention cannot start as an identity "
             "(λ(x) > 0 for any P_k); use init='normal'"
         )
-    if d.activation != "relu" and d.form != "bottleneck":
-        out.append(f"activation={d.activation!r} clashes with form={d.form!r}: only bottlenecks have f")
+    if d.activation != "relu" and d.form not in ("bottleneck", "weight_adapter"):
+        out.append(
+            f"activation={d.activation!r} clashes with form={d.form!r}: only bottlenecks have f "
+            "(and weight adapters, whose f acts on W)"
+        )
     if info.sublayer == "cross_attn" and d.stack == "encoder":
         out.append(f"position={d.position!r} and stack='encoder' clash: cross-attention is in the decoder")
+    return out + _weight_level_problems(d)
+
+
+def _weight_level_problems(d: DeltaSpec) -> list[str]:
+    """Clashes of the weight-level forms' own fields (fraction, penalty, projection, structured, seed)."""
+    out: list[str] = []
+    if d.form in WEIGHT_LEVEL_FORMS:
+        if d.composition != "add":
+            out.append(
+                f"form={d.form!r} and composition={d.composition!r} clash: a weight-level delta is "
+                "added to the weight, W' = W + ΔW"
+            )
+        if d.init != "zero":
+            out.append(f"form={d.form!r} and init={d.init!r} clash: a weight-level delta starts at ΔW = 0")
+        if d.dropout:
+            out.append(
+                f"dropout={d.dropout} clashes with form={d.form!r}: a weight-level delta reads no input"
+            )
+    if d.form in MASK_FORMS and d.fraction is None:
+        out.append(f"fraction is required for form={d.form!r} (the share of W's entries that may change)")
+    elif d.form not in MASK_FORMS and d.fraction is not None:
+        out.append(
+            f"fraction={d.fraction} clashes with form={d.form!r}: only {'/'.join(MASK_FORMS)} keep a fraction"
+        )
+    if (d.penalty is not None) != (d.form == "l0_diff"):
+        out.append(
+            f"form={d.form!r} and penalty={d.penalty} clash: the L0 penalty weight belongs to, and is "
+            "required by, form='l0_diff'"
+        )
+    if (d.projection is not None) != (d.form == "intrinsic"):
+        out.append(
+            f"form={d.form!r} and projection={d.projection!r} clash: a projection (dense, sparse, "
+            "fastfood) belongs to, and is required by, form='intrinsic'"
+        )
+    if d.form != "intrinsic" and (d.structured or d.seed):
+        out.append(f"structured/seed clash with form={d.form!r}: they describe form='intrinsic'")
     return out

@@ -8,6 +8,10 @@ Each position is described by the kind of site it names:
 * ``hidden``: the FFN's inner activation (the input of the FFN-out projection), where IA3 scales,
 * ``embeddings``: the input embeddings (prompt tuning).
 
+Weight-level forms (``WEIGHT_LEVEL_FORMS``: sparse fine-tuning, HiWi, intrinsic-dimension tuning)
+change a projection's weight itself, W' = W + ΔW, at the ``weight`` positions; they merge into W,
+so they add no inference cost once exported.
+
 ``sublayer`` names which transformer sublayer a position belongs to: ``self_attn``, ``cross_attn``
 (encoder-decoder models only) or ``ffn``.
 """
@@ -17,7 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Form = Literal["bottleneck", "low_rank", "prefix", "scaling", "bias"]
+Form = Literal[
+    "bottleneck",
+    "low_rank",
+    "prefix",
+    "scaling",
+    "bias",
+    "l0_diff",
+    "magnitude_mask",
+    "lottery_mask",
+    "weight_adapter",
+    "intrinsic",
+]
 Activation = Literal["relu", "gelu", "tanh", "identity"]
 Insertion = Literal["sequential", "parallel"]
 Composition = Literal["add", "scaled", "gated", "multiply"]
@@ -26,6 +41,7 @@ Heads = Literal["single", "multi"]
 Init = Literal["zero", "normal"]
 Stack = Literal["all", "encoder", "decoder"]
 Trainable = Literal["head", "layer_norms", "biases", "all"]
+Projection = Literal["dense", "sparse", "fastfood"]
 
 PositionKind = Literal["heads", "sublayer", "weight", "hidden", "embeddings"]
 Sublayer = Literal["self_attn", "cross_attn", "ffn", "input"]
@@ -86,6 +102,22 @@ FORM_SITES: dict[str, tuple[PositionKind, ...]] = {
     "prefix": ("heads", "embeddings"),
     "scaling": ("weight", "sublayer", "hidden"),
     "bias": ("weight", "sublayer", "hidden"),
+    "l0_diff": ("weight",),
+    "magnitude_mask": ("weight",),
+    "lottery_mask": ("weight",),
+    "weight_adapter": ("weight",),
+    "intrinsic": ("weight",),
 }
-# Forms whose size means the bottleneck r / rank r / prefix length l; the others have no size.
-SIZED_FORMS = ("bottleneck", "low_rank", "prefix")
+# What ``size`` means for the forms that have one; the other forms have no size.
+SIZE_MEANING: dict[str, str] = {
+    "bottleneck": "the bottleneck r",
+    "low_rank": "the rank r",
+    "prefix": "the prefix length l",
+    "weight_adapter": "the adapter's r",
+    "intrinsic": "the subspace dimension d",
+}
+SIZED_FORMS = tuple(SIZE_MEANING)
+# Forms that change the frozen weight itself (W' = W + ΔW): no insertion form, always mergeable.
+WEIGHT_LEVEL_FORMS = ("l0_diff", "magnitude_mask", "lottery_mask", "weight_adapter", "intrinsic")
+# Weight-level forms that train a fraction of W's entries; ``fraction`` says how many.
+MASK_FORMS = ("l0_diff", "magnitude_mask", "lottery_mask")

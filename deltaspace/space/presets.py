@@ -15,8 +15,14 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | mam | prefix l=30 at attention heads + scaled PA r=512, s=4 at the FFN |
 | unipelt | LoRA r=8 + prefix l=10 + sequential adapter r=48 (Mao et al. 2022); LoRA and adapter behind learned sigmoid gates, prefix behind its own λ(x) |
 | ia3 | scaling vectors on keys, values and the FFN inner activation (Liu et al. 2022) |
-| bitfit | every bias term of the backbone plus the task head (Ben Zaken et al. 2022) |
+| bitfit | every bias term of the backbone (attention, FFN, layer norms, pooler) plus the task head (Ben Zaken et al. 2022); Llama has no biases, so there it is the head alone |
 | full | every parameter trainable: the full fine-tuning reference |
+| diff_pruning | l0_diff on W_q, W_k, W_v, W_o, W_1, W_2: hard-concrete gates (β = 2/3, stretch (-0.1, 1.1), Louizos et al. 2018), L0 weight λ = 1.25e-7 and a 0.5% target (Guo et al. 2021); trains 2·|W| (w and log α), stores the top 0.5% of z ⊙ w |
+| pafi | magnitude_mask on the same six matrices: their 0.5% smallest-magnitude entries train (Liao et al. 2023); 0.5% matches diff pruning's target and, on MiniLM, is close to LoRA r=8's parameters |
+| lt_sft | lottery_mask on the same six matrices, 0.5% per matrix, chosen by a short full fine-tuning (Ansell et al. 2022; ``methods.sparse.select_lottery_mask``) |
+| hiwi | weight_adapter r=4 relu on W_1 and W_2, the FFN (Liao et al. 2023 apply HiWi to the FFN); r=4 keeps it near LoRA r=8's size on small models |
+| intrinsic | one d=1000 subspace projected by Fastfood onto the six matrices of every layer (Aghajanyan et al. 2021; d=1000 is within their d90 range for GLUE-sized tasks) |
+| intrinsic_said | the same subspace, structure-aware: d=1000 counts one learned λ per weight matrix |
 """
 
 from __future__ import annotations
@@ -200,3 +206,64 @@ def _bitfit() -> MethodSpec:
 @register_preset("full")
 def _full() -> MethodSpec:
     return MethodSpec(name="full", trainable=("all",), description="Full fine-tuning (reference)")
+
+
+WEIGHT_POSITIONS = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")
+
+
+def _every_weight(form: str, **fields: object) -> tuple[DeltaSpec, ...]:
+    return tuple(DeltaSpec(form=form, position=p, **fields) for p in WEIGHT_POSITIONS)  # type: ignore[arg-type]
+
+
+@register_preset("diff_pruning")
+def _diff_pruning() -> MethodSpec:
+    return MethodSpec(
+        name="diff_pruning",
+        deltas=_every_weight("l0_diff", fraction=0.005, penalty=1.25e-7),
+        description="Diff pruning: an L0-gated difference vector on every projection, 0.5% of it stored",
+    )
+
+
+@register_preset("pafi")
+def _pafi() -> MethodSpec:
+    return MethodSpec(
+        name="pafi",
+        deltas=_every_weight("magnitude_mask", fraction=0.005),
+        description="PaFi: the 0.5% smallest-magnitude entries of every projection train",
+    )
+
+
+@register_preset("lt_sft")
+def _lt_sft() -> MethodSpec:
+    return MethodSpec(
+        name="lt_sft",
+        deltas=_every_weight("lottery_mask", fraction=0.005),
+        description="LT-SFT: the 0.5% entries of every projection that moved most in a short full fine-tuning",
+    )
+
+
+@register_preset("hiwi")
+def _hiwi() -> MethodSpec:
+    return MethodSpec(
+        name="hiwi",
+        deltas=tuple(DeltaSpec(form="weight_adapter", position=p, size=4) for p in ("ffn_in", "ffn_out")),  # type: ignore[arg-type]
+        description="HiWi: a relu adapter applied to the FFN weights, merged after training",
+    )
+
+
+@register_preset("intrinsic")
+def _intrinsic() -> MethodSpec:
+    return MethodSpec(
+        name="intrinsic",
+        deltas=_every_weight("intrinsic", size=1000, projection="fastfood"),
+        description="Intrinsic-dimension tuning: one d=1000 subspace, Fastfood-projected onto every projection",
+    )
+
+
+@register_preset("intrinsic_said")
+def _intrinsic_said() -> MethodSpec:
+    return MethodSpec(
+        name="intrinsic_said",
+        deltas=_every_weight("intrinsic", size=1000, projection="fastfood", structured=True),
+        description="Structure-aware intrinsic tuning (SAID): d=1000 with one learned scale per matrix",
+    )

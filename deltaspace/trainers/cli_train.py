@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..space.errors import DeltaspaceError
+from ..space.yaml_io import format_validation_error
 from .result import TrialResult
 from .settings import TrainSettings
 
@@ -55,10 +56,11 @@ def train_command(
         )
         method_spec = resolve_method(method)
         resolve_task(task)  # a usage error, reported before any loading
-    except (DeltaspaceError, ValidationError) as exc:
-        print(
-            f"error: {str(exc).splitlines()[0] if isinstance(exc, ValidationError) else exc}", file=sys.stderr
-        )
+    except ValidationError as exc:
+        print(f"error: {format_validation_error(exc, 'settings')}", file=sys.stderr)
+        return 2
+    except DeltaspaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     result = run_trial(model, method_spec, task, data_dir, settings)
     if json_out:

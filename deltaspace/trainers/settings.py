@@ -31,7 +31,7 @@ class TrainSettings(BaseModel):
     eval_every: int | None = Field(default=None, ge=1)
     patience: int | None = Field(default=None, ge=1)
     grad_clip: float | None = Field(default=1.0, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     threads: int | None = Field(default=None, ge=1)
     progress: bool = True
     max_train_examples: int | None = Field(default=None, ge=1)

@@ -1,0 +1,165 @@
+"""Weight-level methods on MiniLM / SST-2, next to LoRA and BitFit: score, trainable, stored, merged.
+
+    python bench/sparse_methods.py [--steps 150] [--select-steps 50] [--seeds 0] [--threads 2]
+                                   [--only pafi hiwi] [--out bench/results/sparse_methods.json]
+
+Every method trains ``--steps`` AdamW steps (lr 1e-3, batch 32, the trainer's defaults otherwise)
+through ``deltaspace.trainers.train_and_evaluate``, and is scored on the full validation split.
+Two methods need more than the plain loop, supplied here the way the trainer will:
+
+* diff_pruning adds ``regularization_loss(model)`` (its L0 penalty) to every training loss;
+* lt_sft first runs ``--select-steps`` steps of full fine-tuning (AdamW, lr 5e-5) to choose its
+  mask with ``select_lottery_mask``, then trains like the others.
+
+Mergeable methods are then merged (``applied.merge()``) and scored again: the merged score must
+equal the trained one, and the merged model has the pretrained model's parameters exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent
+DATA = ROOT.parents[1] / "shared" / "data" / "sst2"
+METHODS = ["lora", "bitfit", "diff_pruning", "pafi", "lt_sft", "hiwi", "intrinsic", "intrinsic_said"]
+
+
+class WithPenalty(nn.Module):
+    """The model, with the deltas' penalties added to its training loss (what the trainer will do)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch: Any) -> Any:
+        from deltaspace.methods.sparse import regularization_loss
+
+        out = self.model(**batch)
+        if self.training and out.loss is not None:
+            out.loss = out.loss + regularization_loss(self.model)
+        return out
+
+
+def lottery_selection(applied: Any, tokenizer: Any, steps: int, seed: int) -> float:
+    """LT-SFT phase 1 on SST-2 batches; returns its seconds."""
+    from deltaspace.methods.sparse import select_lottery_mask
+    from deltaspace.trainers.batching import collate, length_grouped_batches
+    from deltaspace.trainers.data import encode, load_split
+    from deltaspace.trainers.tasks import resolve_task
+
+    task = resolve_task("sst2")
+    train = encode(task, load_split(task, "train", DATA, steps * 32), tokenizer, 128)
+    batches = iter(length_grouped_batches(train.lengths, 32, np.random.default_rng(seed)))
+    model = applied.model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+
+    def step() -> None:
+        model(**collate(train, next(batches), tokenizer.pad_token_id)).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    tic = time.perf_counter()
+    select_lottery_mask(applied, step, steps)
+    return time.perf_counter() - tic
+
+
+def merged_score(model: nn.Module, tokenizer: Any, settings: Any) -> float:
+    from deltaspace.trainers.data import encode, load_split
+    from deltaspace.trainers.evaluation import Evaluator
+    from deltaspace.trainers.tasks import resolve_task
+
+    task = resolve_task("sst2")
+    valid = encode(task, load_split(task, "validation", DATA), tokenizer, settings.max_length)
+    score, _ = Evaluator(model.eval(), task, valid, tokenizer, settings, torch.device("cpu"))()
+    return score
+
+
+def run(name: str, steps: int, select_steps: int, seed: int, threads: int) -> dict[str, Any]:
+    import transformers
+
+    from deltaspace.methods import apply_method, load_backbone, merge_problems
+    from deltaspace.space import preset
+    from deltaspace.trainers.settings import TrainSettings
+    from deltaspace.trainers.trial import train_and_evaluate
+
+    torch.set_num_threads(threads)
+    spec = preset(name)
+    settings = TrainSettings(
+        max_steps=steps, eval_every=max(steps // 3, 1), threads=threads, progress=False, seed=seed
+    )
+    transformers.set_seed(seed)
+    model, tokenizer = load_backbone("minilm")
+    pretrained_names = {n for n, _ in model.named_parameters()}
+    applied = apply_method(model, spec)
+    select_seconds = lottery_selection(applied, tokenizer, select_steps, seed) if name == "lt_sft" else 0.0
+    trained = WithPenalty(model) if name == "diff_pruning" else model
+    result = train_and_evaluate(
+        trained, tokenizer, "sst2", DATA, settings, counts=applied.counts, method_name=name
+    )
+    counts = applied.counts
+    row: dict[str, Any] = {
+        "method": name,
+        "seed": seed,
+        "status": result.status,
+        "failure": result.failure_reason,
+        "accuracy": result.score,
+        "trainable": counts.trainable_params,
+        "delta_trainable": counts.delta_params,
+        "stored": counts.stored_params,
+        "stored_indices": counts.stored_indices,
+        "inference_extra": counts.inference_extra_params,
+        "train_seconds": round(result.train_seconds + select_seconds, 1),
+        "latency_ms_batch32": result.latency_ms_batch32,
+    }
+    if result.status == "complete" and not merge_problems(spec.deltas) and spec.deltas:
+        merged = applied.merge()
+        row["merged_accuracy"] = merged_score(merged, tokenizer, settings)
+        row["merged_has_pretrained_parameters_only"] = {
+            n for n, _ in merged.named_parameters()
+        } == pretrained_names
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--select-steps", type=int, default=50)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=None, choices=METHODS)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "sparse_methods.json")
+    args = parser.parse_args()
+    rows = json.loads(args.out.read_text()) if args.out.exists() else []
+    done = {(r["method"], r["seed"], r.get("steps")) for r in rows}
+    for seed in args.seeds:
+        for name in args.only or METHODS:
+            if (name, seed, args.steps) in done:
+                continue
+            row = {**run(name, args.steps, args.select_steps, seed, args.threads), "steps": args.steps}
+            rows.append(row)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(rows, indent=2))
+            print(json.dumps(row), flush=True)
+    header = f"{'method':15s} {'acc':>6s} {'merged':>6s} {'trainable':>10s} {'stored':>9s} {'indices':>8s} {'extra':>7s} {'s':>6s}"
+    print(header)
+    for r in rows:
+        merged = r.get("merged_accuracy")
+        print(
+            f"{r['method']:15s} {r['accuracy'] or float('nan'):6.3f} {merged if merged is not None else float('nan'):6.3f} "
+            f"{r['trainable']:10,d} {r['stored']:9,d} {r['stored_indices']:8,d} {r['inference_extra']:7,d} "
+            f"{r['train_seconds']:6.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

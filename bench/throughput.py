@@ -1,0 +1,196 @@
+"""Training throughput of `deltaspace train` (LoRA, MiniLM, SST-2) against two references.
+
+Run on demand: ``python bench/throughput.py [--data-dir ../shared/data/sst2] [--steps 40]``.
+Three loops train the same LoRA (r=8, alpha=16 on W_q, W_v; batch 32, max_length 64, 2 threads):
+
+* ``peft``: the plain peft LoRA loop, random batches, dynamic padding (DataCollatorWithPadding);
+* ``bare``: our model in a bare forward/backward/step loop fed exactly the batches ours trains on;
+* ``deltaspace``: ``deltaspace.trainers.loop.train_loop`` (length-grouped batches, clipping,
+  schedule, progress bar off).
+
+Timed steps are interleaved in rounds so that load from other processes falls on all three alike.
+Also timed: one evaluation of the 872-example SST-2 validation split. Writes
+bench/results/throughput.json and prints a table. Targets: deltaspace >= 2x peft, >= 0.95x bare;
+evaluation < 10% of a 150-step trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    from peft import LoraConfig, get_peft_model
+    from rich.console import Console
+    from rich.table import Table
+    from transformers import DataCollatorWithPadding
+
+    from deltaspace.methods import apply_method, load_backbone
+    from deltaspace.space import HeadSpec, preset
+    from deltaspace.trainers.batching import collate
+    from deltaspace.trainers.data import encode, load_split
+    from deltaspace.trainers.evaluation import Evaluator
+    from deltaspace.trainers.loop import epoch_batches, make_optimizer, train_loop
+    from deltaspace.trainers.settings import TrainSettings
+    from deltaspace.trainers.tasks import get_task
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "sst2"))
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per loop")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    task = get_task("sst2")
+    settings = TrainSettings(max_length=64, batch_size=32, lr=1e-3, progress=False, threads=args.threads)
+    per_round = args.steps // args.rounds
+
+    torch.manual_seed(0)
+    ours, tokenizer = load_backbone("minilm", head=HeadSpec(num_labels=2))
+    ours = apply_method(ours, preset("lora")).model
+    torch.manual_seed(0)
+    bare, _ = load_backbone("minilm", head=HeadSpec(num_labels=2))
+    bare = apply_method(bare, preset("lora")).model
+    base, _ = load_backbone("minilm", head=HeadSpec(num_labels=2))
+    lora = LoraConfig(
+        r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"], task_type="SEQ_CLS"
+    )
+    peft_model = get_peft_model(base, lora)
+    train = encode(task, load_split(task, "train", args.data_dir), tokenizer, settings.max_length)
+    valid = encode(task, load_split(task, "validation", args.data_dir), tokenizer, settings.max_length)
+    pad_id = tokenizer.pad_token_id
+    rng = np.random.default_rng(0)
+    collator = DataCollatorWithPadding(tokenizer)
+
+    def peft_batches():
+        while True:
+            for idx in np.array_split(rng.permutation(len(train)), len(train) // 32):
+                features = [
+                    {
+                        "input_ids": train.input_ids[i],
+                        "token_type_ids": train.token_type_ids[i],
+                        "labels": train.targets[i],
+                    }
+                    for i in idx
+                ]
+                yield collator(features)
+
+    peft_iter = peft_batches()
+    peft_opt, _ = make_optimizer(peft_model, settings, 10**6)
+    bare_opt, _ = make_optimizer(bare, settings, 10**6)
+    totals = {
+        "peft": [0.0, 0, 0, 0],
+        "bare": [0.0, 0, 0, 0],
+        "deltaspace": [0.0, 0, 0, 0],
+    }  # s, examples, padded, real
+
+    def step(model, optimizer, batch) -> None:
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def run_peft(n: int) -> None:
+        for _ in range(n):
+            batch = next(peft_iter)
+            tic = time.perf_counter()
+            step(peft_model, peft_opt, batch)
+            add("peft", time.perf_counter() - tic, batch)
+
+    def add(name: str, seconds: float, batch) -> None:
+        t = totals[name]
+        t[0] += seconds
+        t[1] += len(batch["input_ids"])
+        t[2] += batch["input_ids"].numel()
+        t[3] += int(batch["attention_mask"].sum())
+
+    def run_ours(seed: int, n: int) -> None:
+        round_settings = settings.model_copy(update={"seed": seed, "max_steps": n, "warmup_ratio": 0.0})
+        tic = time.perf_counter()
+        loop = train_loop(ours, train, lambda: (0.0, {}), round_settings, torch.device("cpu"), pad_id)
+        totals["deltaspace"][0] += time.perf_counter() - tic
+        totals["deltaspace"][1] += loop.examples
+        batches = epoch_batches(train.lengths, round_settings)
+        for _ in range(n):  # the bare loop trains on exactly these batches
+            batch = collate(train, next(batches), pad_id)
+            tic = time.perf_counter()
+            step(bare, bare_opt, batch)
+            add("bare", time.perf_counter() - tic, batch)
+        totals["deltaspace"][2:] = totals["bare"][2:]
+
+    run_peft(3)  # warm-up
+    run_ours(args.rounds, 3)
+    for t in totals.values():
+        t[:] = [0.0, 0, 0, 0]
+    for r in range(args.rounds):
+        run_ours(r, per_round)
+        run_peft(per_round)
+
+    evaluator = Evaluator(ours, task, valid, tokenizer, settings, torch.device("cpu"))
+    evaluator()  # warm-up (imports)
+    tic = time.perf_counter()
+    evaluator()
+    eval_seconds = time.perf_counter() - tic
+
+    rows = {
+        name: {
+            "examples_per_second": ex / s,
+            "seconds_per_step": s / (ex / 32),
+            "padded_tokens_per_batch": padded / (ex / 32),
+            "real_tokens_per_batch": real / (ex / 32),
+        }
+        for name, (s, ex, padded, real) in totals.items()
+    }
+    eps = rows["deltaspace"]["examples_per_second"]
+    trial_150 = 150 * 32 / eps + eval_seconds
+    summary = {
+        "speedup_vs_peft": eps / rows["peft"]["examples_per_second"],
+        "ratio_vs_bare": eps / rows["bare"]["examples_per_second"],
+        "eval_seconds_872": eval_seconds,
+        "eval_share_of_150_step_trial": eval_seconds / trial_150,
+    }
+    record = {
+        "loops": rows,
+        "summary": summary,
+        "config": {
+            "steps": per_round * args.rounds,
+            "threads": args.threads,
+            "batch_size": 32,
+            "max_length": 64,
+        },
+        "host": platform.node(),
+        "torch": torch.__version__,
+        "load_average": os.getloadavg(),
+    }
+    out = ROOT / "bench" / "results" / "throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+
+    table = Table(title=f"LoRA on MiniLM/SST-2, batch 32, max_length 64, {args.threads} threads")
+    for col in ("loop", "examples/s", "s/step", "padded tok/batch", "real tok/batch"):
+        table.add_column(col, justify="right")
+    for name, row in rows.items():
+        table.add_row(name, *(f"{v:.2f}" if v < 100 else f"{v:.0f}" for v in row.values()))
+    console = Console()
+    console.print(table)
+    console.print(
+        f"deltaspace / peft = {summary['speedup_vs_peft']:.2f}x (target >= 2), "
+        f"deltaspace / bare = {summary['ratio_vs_bare']:.3f} (target >= 0.95); "
+        f"eval of 872 examples {eval_seconds:.2f} s = {100 * summary['eval_share_of_150_step_trial']:.1f}% "
+        f"of a 150-step trial (target < 10%). Written to {out.relative_to(ROOT)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Reproduce the unified view's four findings, and the preset table, at MiniLM scale.
+
+    python bench/unified_view.py --tasks sst2 rte mrpc --seeds 0 1 2 --steps 150
+    python bench/make_results.py          # turns the stored studies into docs/results.md
+
+Every (task, method, seed) is one trial, stored in ``bench/results/unified_view.db`` as a
+deltaspace study per task (``unified-<task>``); re-running skips what is stored, so the script
+can be interrupted and resumed. Methods, per finding (MiniLM: d=384, 6 layers, 22.7M backbone):
+
+* insertion: sequential vs parallel adapter at the FFN, r=64 (0.65%);
+* position: attention vs FFN at ~0.1% (prefix l=5, multi-head PA r=5, PA r=5 at attn / ffn)
+  and at ~1.3% (PA r=128 at attn / ffn);
+* composition: PA at the FFN, r=64, add vs scaled (s=4);
+* MAM (prefix l=30 + scaled PA r=512) vs scaled PA r=512, prefix l=30 and LoRA;
+* presets: every preset at its published size, plus full fine-tuning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import time
+from pathlib import Path
+
+from deltaspace.space import MethodSpec, method_from_mapping, preset, preset_names
+
+ROOT = Path(__file__).resolve().parent
+DATA = ROOT.parents[1] / "shared" / "data"
+
+
+def _pa(name: str, position: str, size: int, insertion: str = "parallel", **kw: object) -> MethodSpec:
+    delta = {"form": "bottleneck", "position": position, "insertion": insertion, "size": size, **kw}
+    return method_from_mapping({"name": name, "deltas": [delta]})
+
+
+def _prefix(name: str, size: int) -> MethodSpec:
+    return method_from_mapping({"name": name, "deltas": [{"form": "prefix", "position": "attn_heads", "size": size}]})
+
+
+FINDINGS: dict[str, list[MethodSpec]] = {
+    "insertion": [
+        _pa("seq_adapter_ffn_r64", "ffn_output", 64, insertion="sequential"),
+        _pa("par_adapter_ffn_r64", "ffn_output", 64),
+    ],
+    "position_0.1%": [
+        _prefix("prefix_l5", 5),
+        _pa("mh_pa_r5", "attn_heads", 5),
+        _pa("pa_attn_r5", "attn_output", 5),
+        _pa("pa_ffn_r5", "ffn_output", 5),
+    ],
+    "position_1.3%": [_pa("pa_attn_r128", "attn_output", 128), _pa("pa_ffn_r128", "ffn_output", 128)],
+    "composition": [
+        _pa("par_adapter_ffn_r64", "ffn_output", 64),
+        _pa("scaled_pa_ffn_r64", "ffn_output", 64, composition="scaled", scale=4.0),
+    ],
+    "mam": [preset("mam"), preset("scaled_parallel_adapter"), preset("prefix"), preset("lora")],
+}
+
+
+def method_sets(which: list[str]) -> list[MethodSpec]:
+    seen: dict[str, MethodSpec] = {}
+    if "findings" in which:
+        for specs in FINDINGS.values():
+            for spec in specs:
+                seen.setdefault(spec.name, spec)
+    if "presets" in which:
+        for name in preset_names():
+            seen.setdefault(name, preset(name))
+    return list(seen.values())
+
+
+def settings_for(spec: MethodSpec, steps: int, threads: int):
+    from deltaspace.trainers.settings import TrainSettings
+
+    lr = 5e-5 if "all" in spec.trainable else 1e-3
+    return TrainSettings(lr=lr, max_steps=steps, batch_size=32, max_length=128, threads=threads,
+                         eval_every=max(steps // 3, 1), progress=False, latency_batches=3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=["sst2", "rte", "mrpc"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sets", nargs="+", default=["findings", "presets"], choices=["findings", "presets"])
+    parser.add_argument("--only", nargs="*", default=None, help="method names to run (default: all)")
+    parser.add_argument("--storage", default=f"sqlite:///{ROOT / 'results' / 'unified_view.db'}")
+    args = parser.parse_args()
+
+    import yaml
+
+    from deltaspace.storage import Storage
+    from deltaspace.trainers.trial import run_trial
+
+    storage = Storage(args.storage)
+    methods = [m for m in method_sets(args.sets) if not args.only or m.name in args.only]
+    for task in args.tasks:
+        study = f"unified-{task}"
+        spec_yaml = yaml.safe_dump({"bench": "unified_view", "task": task, "steps": args.steps})
+        storage.get_or_create_study(study, spec_yaml)
+        for seed in args.seeds:
+            for spec in methods:
+                settings = settings_for(spec, args.steps, args.threads)
+                key = _trial_hash(spec, settings, task, seed)
+                done = storage.find_completed_by_hash(key)
+                if done is not None:
+                    continue
+                trials = storage.list_trials(study)
+                unfinished = [t.number for t in trials if t.method_hash == key]  # interrupted earlier
+                number = unfinished[0] if unfinished else len(trials)
+                storage.start_trial(study, number, method_name=spec.name, method_json=spec.canonical_json(),
+                                    method_hash=key, params={"method": spec.name}, training=settings.model_dump(),
+                                    seed=seed, worker_host=socket.gethostname(), worker_pid=os.getpid())
+                start = time.perf_counter()
+                result = run_trial("minilm", spec, task, DATA / task, settings, seed=seed)
+                storage.finish_trial(study, number, result)
+                print(f"{task:6s} seed={seed} {spec.name:28s} {result.status:9s} score={result.score} "
+                      f"params={result.delta_params:,} ({time.perf_counter() - start:.0f}s)", flush=True)
+
+
+def _trial_hash(spec: MethodSpec, settings, task: str, seed: int) -> str:
+    import hashlib
+
+    body = f"{spec.canonical_json()}|{settings.model_dump_json()}|{task}|{seed}"
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+if __name__ == "__main__":
+    main()

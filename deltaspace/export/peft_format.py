@@ -1,0 +1,181 @@
+"""``--format peft``: an ``adapter_config.json`` and adapter weights that ``peft`` loads.
+
+peft keeps one tuner per adapter directory. A method converts when every delta is one tuner's:
+
+* LoRA: low-rank, parallel, at a projection, composed by add or scaled (s = lora_alpha / r);
+  several low-rank deltas on one projection (GPT-2's fused q/k/v) become one LoRA of the summed
+  rank whose B is block-placed and carries each s (lora_alpha = r there);
+* IA3: scaling vectors on a projection's output (key, value, ...) or on the FFN-out input
+  (``ffn_hidden``, peft's feed-forward IA3);
+* prefix tuning: P_k, P_v at every layer's self-attention heads (no reparameterisation MLP);
+* prompt tuning: the prompt vectors at the input embeddings.
+
+The task head and, for LoRA, trained biases go in as peft's ``modules_to_save`` and ``bias="all"``.
+Everything else raises `PeftExportError` naming each reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deltaspace.space.delta import DeltaSpec
+from deltaspace.space.dimensions import POSITIONS
+from deltaspace.space.errors import DeltaspaceError
+from deltaspace.space.method import MethodSpec
+
+from .peft_tensors import TENSOR_WRITERS, head_modules, lora_ranks
+
+PEFT_TASK_TYPE = {
+    "sequence_classification": "SEQ_CLS",
+    "regression": "SEQ_CLS",
+    "seq2seq": "SEQ_2_SEQ_LM",
+    "none": "FEATURE_EXTRACTION",
+}
+
+
+class PeftExportError(DeltaspaceError):
+    """A method that no single peft tuner represents; the message says why."""
+
+
+def delta_tuner(delta: DeltaSpec) -> tuple[str | None, str]:
+    """(the peft tuner that represents ``delta``, or None, and why not)."""
+    kind = POSITIONS[delta.position].kind
+    where = f"{delta.form} at {delta.position}"
+    if delta.form == "low_rank":
+        if kind != "weight":
+            return None, f"{where}: peft's LoRA updates one projection; this delta spans a sublayer"
+        if delta.insertion != "parallel":
+            return None, f"{where}: peft's LoRA reads the projection input (parallel), this one its output"
+        if delta.composition not in ("add", "scaled"):
+            return None, f"{where}: peft's LoRA has no {delta.composition} composition"
+        return "lora", ""
+    if delta.form == "scaling":
+        return "ia3", ""
+    if delta.form == "prefix" and delta.position == "embeddings":
+        return "prompt", ""
+    if delta.form == "prefix" and delta.position == "attn_heads":
+        if delta.layers != "all":
+            return None, f"{where}: peft's prefix tuning puts a prefix at every layer, this one at {delta.layers}"
+        return "prefix", ""
+    if delta.form == "bottleneck":
+        return None, f"{where}: peft has no bottleneck-adapter tuner that loads into a plain model"
+    return None, f"{where}: peft has no tuner for a {delta.form} delta here"
+
+
+def peft_tuner(spec: MethodSpec, config: Any) -> str:
+    """The one peft tuner that represents ``spec`` on a model with ``config``; raises otherwise."""
+    problems = []
+    tuners = set()
+    for i, delta in enumerate(spec.deltas):
+        tuner, why = delta_tuner(delta)
+        if tuner is None:
+            problems.append(f"delta {i} ({why})")
+        else:
+            tuners.add(tuner)
+    if not spec.deltas:
+        problems.append("it has no delta modules (its trained parameters are backbone weights: use --format merged)")
+    if "all" in spec.trainable:
+        problems.append("full fine-tuning trains the whole backbone (use --format merged)")
+    if "layer_norms" in spec.trainable:
+        problems.append("peft adapters do not store trained layer-norm weights")
+    if "biases" in spec.trainable and tuners - {"lora"}:
+        problems.append("only peft's LoRA stores trained biases (bias='all')")
+    if len(tuners) > 1:
+        problems.append(
+            f"it combines {' and '.join(sorted(tuners))}, and one peft adapter directory holds one tuner"
+        )
+    if tuners & {"prefix", "prompt"} and getattr(config, "is_encoder_decoder", False):
+        problems.append(
+            "peft's prompt learning on encoder-decoder models feeds the decoder, deltaspace's the stacks it names"
+        )
+    if problems:
+        raise PeftExportError(f"method {spec.name!r} has no peft equivalent: " + "; ".join(problems))
+    return tuners.pop()
+
+
+def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
+    """The peft config of ``spec`` as built into ``model`` (a deltaspace model)."""
+    import peft
+
+    from deltaspace.methods import family_for, head_spec_of
+
+    task_type = PEFT_TASK_TYPE[head_spec_of(model).kind]
+    heads = head_modules(model) if "head" in spec.trainable else []
+    lengths = sum(d.size or 0 for d in spec.deltas)
+    if tuner == "prefix":
+        return peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=lengths, prefix_projection=False)
+    if tuner == "prompt":
+        return peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=lengths)
+    conv1d = family_for(model.config).conv1d
+    if tuner == "ia3":
+        targets, feedforward = _ia3_modules(model)
+        return peft.IA3Config(
+            task_type=task_type,
+            target_modules=targets,
+            feedforward_modules=feedforward,
+            fan_in_fan_out=conv1d,
+            modules_to_save=heads or None,
+        )
+    ranks = lora_ranks(model)  # module -> (r, alpha)
+    common_r, common_alpha = max(ranks.values(), key=list(ranks.values()).count)
+    return peft.LoraConfig(
+        task_type=task_type,
+        r=common_r,
+        lora_alpha=common_alpha,
+        target_modules=sorted(ranks),
+        rank_pattern={m: r for m, (r, _) in ranks.items() if r != common_r},
+        alpha_pattern={m: a for m, (_, a) in ranks.items() if a != common_alpha},
+        lora_dropout=max(d.dropout for d in spec.deltas),
+        fan_in_fan_out=conv1d,
+        bias="all" if "biases" in spec.trainable else "none",
+        modules_to_save=heads or None,
+    )
+
+
+def _ia3_modules(model: Any) -> tuple[list[str], list[str]]:
+    from deltaspace.methods.forms import ScalingVector
+    from deltaspace.methods.sites import DeltaLinear
+
+    targets, feedforward = [], []
+    for name, module in model.named_modules():
+        if isinstance(module, DeltaLinear):
+            scales_in = any(isinstance(a.delta, ScalingVector) for a in module.inputs)
+            scales_out = any(isinstance(a.delta, ScalingVector) for a in module.outputs)
+            if scales_in and scales_out:
+                raise PeftExportError(
+                    f"{name} scales both its input and its output; peft's IA3 keeps one vector per module"
+                )
+            if scales_in or scales_out:
+                targets.append(name)
+            if scales_in:
+                feedforward.append(name)
+    return targets, feedforward
+
+
+def position_note(tuner: str) -> str | None:
+    """What a peft user must know for outputs to match, or None."""
+    if tuner == "prefix":
+        return (
+            "peft's prefix tuning counts the prefix as past tokens and shifts position ids by "
+            "num_virtual_tokens; deltaspace's prefix attention does not: pass the model's usual "
+            "position_ids to get deltaspace's outputs"
+        )
+    return None
+
+
+def export_peft(trained: Any, out_dir: Path) -> list[str]:
+    """Write ``trained`` (a TrainedTrial) as a peft adapter directory; returns notes for the user."""
+    import peft
+
+    from .weights import plain_model
+
+    model = trained.applied.model
+    tuner = peft_tuner(trained.spec, model.config)
+    config = peft_config(tuner, trained.spec, model)
+    wrapped = peft.get_peft_model(plain_model(model), config)
+    TENSOR_WRITERS[tuner](model, wrapped)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wrapped.save_pretrained(str(out_dir))
+    note = position_note(tuner)
+    return [note] if note else []

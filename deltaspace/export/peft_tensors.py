@@ -1,0 +1,142 @@
+"""Copying deltaspace's trained delta tensors into the parameters of an equivalent peft model.
+
+Name correspondences (deltaspace module → peft parameter):
+
+* ``LowRank.down`` / ``.up`` at a projection → ``lora_A`` / ``lora_B`` of that projection;
+* ``ScalingVector`` on a projection's output → ``ia3_l`` (out, 1); on its input → ``ia3_l`` (1, in);
+* ``ds_heads.prefixes[i].keys/values`` (kv_heads, l, head_dim) per layer → the prefix encoder's
+  embedding (l, layers·2·kv_heads·head_dim), laid out as peft's ``get_prompt`` views it:
+  ``[token, layer, key|value, head, dim]``;
+* ``ds_prompt.embedding`` (l, hidden) → the prompt encoder's embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from deltaspace.methods.composition import effective_scale
+from deltaspace.methods.forms import LowRank, ScalingVector
+from deltaspace.methods.sites import DeltaLinear
+
+
+def head_modules(model: Any) -> list[str]:
+    """Top-level modules outside the backbone that hold their own parameters (the task head)."""
+    if model.base_model is model:
+        return []
+    backbone = {id(p) for p in model.base_model.parameters()}
+    return [
+        name
+        for name, child in model.named_children()
+        if any(id(p) not in backbone for p in child.parameters())
+    ]
+
+
+def _low_rank(module: DeltaLinear) -> list[tuple[LowRank, float, tuple[int, int] | None]]:
+    out = []
+    for attachment in module.outputs:
+        if isinstance(attachment.delta, LowRank):
+            scale = effective_scale(attachment.composition)
+            assert scale is not None, "peft_tuner admits only add/scaled low-rank deltas"
+            out.append((attachment.delta, scale, attachment.out_slice))
+    return out
+
+
+def lora_pair(module: DeltaLinear) -> tuple[torch.Tensor, torch.Tensor, int, float]:
+    """(A, B, r, lora_alpha) of the LoRA equal to every low-rank delta on ``module``.
+
+    One full-width delta keeps its own A, B and α = s·r. Several, or one on a slice of a fused
+    projection, stack their A's, place each s·B in its rows and columns, and use α = r (s = 1).
+    """
+    deltas = _low_rank(module)
+    if len(deltas) == 1 and deltas[0][2] is None:
+        low, scale, _ = deltas[0]
+        rank = low.down.weight.shape[0]
+        return low.down.weight.detach(), low.up.weight.detach(), rank, scale * rank
+    out_dim = module.weight_out_in().shape[0]
+    a = torch.cat([low.down.weight.detach() for low, _, _ in deltas])
+    b = torch.zeros(out_dim, a.shape[0], dtype=a.dtype)
+    col = 0
+    for low, scale, out_slice in deltas:
+        rows = slice(*(out_slice or (0, out_dim)))
+        rank = low.down.weight.shape[0]
+        b[rows, col : col + rank] = scale * low.up.weight.detach()
+        col += rank
+    return a, b, a.shape[0], float(a.shape[0])
+
+
+def lora_ranks(model: Any) -> dict[str, tuple[int, float]]:
+    return {
+        name: lora_pair(m)[2:]
+        for name, m in model.named_modules()
+        if isinstance(m, DeltaLinear) and _low_rank(m)
+    }
+
+
+def _adapted(wrapped: Any, name: str) -> Any:
+    return wrapped.base_model.model.get_submodule(name)
+
+
+@torch.no_grad()
+def _copy(target: torch.Tensor, value: torch.Tensor, what: str) -> None:
+    if target.numel() != value.numel():
+        raise ValueError(f"{what}: peft expects {tuple(target.shape)}, deltaspace has {tuple(value.shape)}")
+    target.copy_(value.reshape(target.shape).to(target.dtype))
+
+
+def write_lora(model: Any, wrapped: Any) -> None:
+    for name, module in model.named_modules():
+        if isinstance(module, DeltaLinear) and _low_rank(module):
+            a, b, _, _ = lora_pair(module)
+            layer = _adapted(wrapped, name)
+            _copy(layer.lora_A["default"].weight, a, f"{name}.lora_A")
+            _copy(layer.lora_B["default"].weight, b, f"{name}.lora_B")
+
+
+def write_ia3(model: Any, wrapped: Any) -> None:
+    for name, module in model.named_modules():
+        if not isinstance(module, DeltaLinear):
+            continue
+        out_dim, in_dim = module.weight_out_in().shape
+        vector: torch.Tensor | None = None
+        for attachment in module.inputs:  # feed-forward IA3: x ⊙ l before the projection
+            if isinstance(attachment.delta, ScalingVector):
+                vector = (torch.ones(in_dim) if vector is None else vector) * attachment.delta.vector.detach()
+        for attachment in module.outputs:  # h ⊙ l, on a slice of a fused projection when sliced
+            if isinstance(attachment.delta, ScalingVector):
+                vector = torch.ones(out_dim) if vector is None else vector
+                a, b = attachment.out_slice or (0, out_dim)
+                vector[a:b] = vector[a:b] * attachment.delta.vector.detach()
+        if vector is not None:
+            _copy(_adapted(wrapped, name).ia3_l["default"], vector, f"{name}.ia3_l")
+
+
+def prefix_embedding(model: Any) -> torch.Tensor:
+    """Every layer's P_k, P_v in peft's prefix layout (l, layers·2·kv_heads·head_dim)."""
+    layers = []
+    for module in model.modules():
+        heads = getattr(module, "ds_heads", None)
+        if heads is not None and len(heads.prefixes):
+            keys = torch.cat([p.keys.detach() for p in heads.prefixes], dim=1)  # (kv, l, hd)
+            values = torch.cat([p.values.detach() for p in heads.prefixes], dim=1)
+            layers.append(torch.stack([keys, values]))  # (2, kv, l, hd)
+    stacked = torch.stack(layers)  # (layers, 2, kv, l, hd)
+    return stacked.permute(3, 0, 1, 2, 4).reshape(stacked.shape[3], -1)
+
+
+def write_prefix(model: Any, wrapped: Any) -> None:
+    _copy(wrapped.prompt_encoder["default"].embedding.weight, prefix_embedding(model), "prefix embedding")
+
+
+def write_prompt(model: Any, wrapped: Any) -> None:
+    _copy(wrapped.prompt_encoder["default"].embedding.weight, model.ds_prompt.embedding.detach(), "prompt")
+
+
+TENSOR_WRITERS: dict[str, Callable[[Any, Any], None]] = {
+    "lora": write_lora,
+    "ia3": write_ia3,
+    "prefix": write_prefix,
+    "prompt": write_prompt,
+}

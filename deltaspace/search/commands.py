@@ -1,0 +1,155 @@
+"""CLI commands of the search: ``run``, ``worker``, ``status`` and ``studies``.
+
+Only typer and rich load with this module; Optuna, torch and Ray load inside the commands.
+Expected problems (a bad study file, an unknown study, a database error) become one line on
+stderr and exit code 2 through ``DeltaspaceError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+DEFAULT_STORAGE = "sqlite:///deltaspace.db"
+console = Console()
+
+StorageOption = Annotated[
+    str,
+    typer.Option(
+        "--storage", envvar="DELTASPACE_STORAGE", help="sqlite:///path.db or postgresql://user@host/db."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of tables.")]
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Storage errors are expected too (unknown study, unreachable database): one line, exit 2."""
+    from ..storage import StorageError
+    from .errors import SearchError
+
+    try:
+        yield
+    except StorageError as exc:
+        raise SearchError(str(exc)) from None
+
+
+def run_command(
+    study: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    storage: StorageOption = DEFAULT_STORAGE,
+    executor: Annotated[str, typer.Option(help="local | ray")] = "local",
+    workers: Annotated[
+        int, typer.Option(min=1, help="Trials at a time (worker processes, or Ray trials).")
+    ] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster instead of starting one.")
+    ] = None,
+) -> None:
+    """Start STUDY, or resume it: re-running the same command continues where it stopped."""
+    with _one_line_errors():
+        from .executors import ExecutorOptions, get_executor
+        from .progress import StudyProgress
+        from .study_runner import prepare_study
+
+        run = get_executor(executor)
+        plan, created = prepare_study(study, storage)
+        spec = plan.spec
+        console.print(f"{'starting' if created else 'resuming'} study [bold]{spec.name}[/bold] in {storage}")
+        try:
+            with StudyProgress(storage, spec, console) as progress:
+                options = ExecutorOptions(
+                    workers=workers, ray_address=ray_address, timeout=spec.budget.timeout,
+                    on_trial=progress.refresh, poll=progress.refresh,
+                )  # fmt: skip
+                run(plan, storage, options)
+        except KeyboardInterrupt:
+            console.print(f"interrupted; run `deltaspace run {study}` again to resume")
+            raise typer.Exit(130) from None
+
+
+def worker_command(
+    study: Annotated[
+        str | None, typer.Argument(help="A stored study; without it, claim queued studies.")
+    ] = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for training.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop starting trials after this many seconds.")
+    ] = None,
+    exit_when_idle: Annotated[
+        bool, typer.Option(help="Without STUDY: exit when no study is queued.")
+    ] = False,
+    poll: Annotated[float, typer.Option(help="Without STUDY: seconds between looks at the queue.")] = 5.0,
+) -> None:
+    """Add a worker to STUDY (shared through --storage), or work through queued studies."""
+    with _one_line_errors():
+        from .study_runner import join_study, serve_queue
+
+        if study is not None:
+            ran = join_study(study, storage, threads=threads, timeout=timeout)
+            console.print(f"worker ran {ran} trial(s) of {study}")
+        else:
+            done = serve_queue(storage, threads=threads, poll_seconds=poll, exit_when_idle=exit_when_idle)
+            console.print(
+                f"worker ran {len(done)} queued stud{'y' if len(done) == 1 else 'ies'}: {', '.join(done)}"
+            )
+
+
+def status_command(
+    study: Annotated[str | None, typer.Argument(help="A stored study; without it, every study.")] = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+    json_out: JsonOption = False,
+) -> None:
+    """Trials by status and the current Pareto front."""
+    with _one_line_errors():
+        from ..storage import Storage
+        from .pareto import status_record
+        from .progress import render_status
+        from .study_runner import stored_spec
+
+        db = Storage(storage)
+        names = [study] if study is not None else [s.name for s in db.list_studies()]
+        records = [status_record(db, stored_spec(db.get_study(name))) for name in names]
+        if json_out:
+            print(json.dumps(records[0] if study is not None else records, indent=2, default=str))
+            return
+        for record in records:
+            console.print(render_status(record))
+        if not records:
+            console.print(f"no studies in {storage}")
+
+
+def studies_command(storage: StorageOption = DEFAULT_STORAGE, json_out: JsonOption = False) -> None:
+    """List the stored studies with their trial counts."""
+    with _one_line_errors():
+        from ..storage import Storage
+
+        summaries = Storage(storage).list_studies()
+        if json_out:
+            print(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
+            return
+        table = Table(title=f"studies in {storage}")
+        for column in ("study", "status", "trials", "target", "counts", "best score", "created"):
+            table.add_column(column)
+        for s in summaries:
+            counts = ", ".join(f"{n} {k}" for k, n in s.counts.items() if n)
+            best = "-" if s.best_score is None else f"{s.best_score:.4f}"
+            created = s.created_at.strftime("%Y-%m-%d %H:%M")
+            table.add_row(
+                s.name, s.status, str(s.n_trials), str(s.n_trials_target or "-"), counts, best, created
+            )
+        console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+    app.command("worker")(worker_command)
+    app.command("status")(status_command)
+    app.command("studies")(studies_command)

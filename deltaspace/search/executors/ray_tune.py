@@ -1,0 +1,183 @@
+"""The Ray executor: ``ray.tune.Tuner`` with ``OptunaSearch`` (the study's own sampler and Optuna
+study, in the same database) and an ASHA scheduler when the study names a pruner.
+
+The define-by-run space function runs in the driver: it samples the point, checks its budget
+and stores the constraint on the Optuna trial, so constrained samplers see over-budget points
+exactly as with the local executor. Each Tune trial replays its point from the sampled values
+(``FixedTrial``) and runs it through the same ``TrialEvaluator``, so both executors write the same
+``ds_`` records. Intermediate scores go to Tune (``tune.report``), where ASHA stops the weak
+ones; a trial Tune stopped is recorded ``pruned`` by a driver callback. ``--ray-address`` joins a
+running cluster; without it a local Ray instance starts on 127.0.0.1 with no dashboard.
+Each trial asks for ``cores // workers`` CPUs and, when the cluster has GPUs, one GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import time
+from typing import Any
+
+import ray
+import yaml
+from optuna.trial import FixedTrial
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from ...space.study import study_from_mapping
+from ...storage import Storage, TrialNotFoundError
+from ...trainers.result import EvalPoint, TrialResult
+from ..budget import CONSTRAINT_ATTR, check_point
+from ..objective import Trainer, TrialEvaluator
+from ..pruners import Pruning
+from ..samplers import SamplerArgs, make_sampler
+from ..study_db import count_slots, ds_number, open_study, optuna_storage, quiet_optuna, recover_stale
+from ..validate import StudyPlan, check_study
+from ..worker import Heartbeat, point_for
+from . import ExecutorOptions
+
+CONFIG_KEYS = ("ds_number", "ds_trial_id")
+
+
+def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
+    spec = plan.spec
+    storage = Storage(url)
+    rdb = optuna_storage(url, plan)
+    optuna_name = storage.get_study(spec.name).optuna_study_name
+    study = open_study(plan, rdb, optuna_name)
+    recover_stale(study, storage, plan)
+    remaining = None if plan.n_trials is None else plan.n_trials - count_slots(study).finished
+    if remaining is not None and remaining <= 0:
+        return
+    if not ray.is_initialized():
+        if options.ray_address:
+            ray.init(address=options.ray_address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     _node_ip_address="127.0.0.1")  # fmt: skip
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, options.workers))
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+
+    def space(trial: Any) -> dict[str, Any]:
+        number = ds_number(trial)
+        point = point_for(trial, plan)
+        trial.set_user_attr(CONSTRAINT_ATTR, check_point(point, plan.dims, spec.budget).violation)
+        return {"ds_number": number, "ds_trial_id": trial._trial_id}
+
+    sampler = make_sampler(spec.search.sampler.name, SamplerArgs(spec.search.sampler.options, spec.search.seed,
+                                                                 len(plan.grid) if plan.grid else None))  # fmt: skip
+    searcher = OptunaSearch(
+        space=space,
+        metric=list(spec.objectives) if len(spec.objectives) > 1 else "score",
+        mode=[d[:3] for d in spec.directions] if len(spec.objectives) > 1 else "max",
+        sampler=sampler,
+        storage=rdb,
+        study_name=optuna_name,
+    )
+    scheduler = None
+    if spec.search.pruner.name != "none":
+        max_t = spec.budget.max_steps
+        scheduler = ASHAScheduler(time_attr="step", metric="score", mode="max", max_t=max_t,
+                                  grace_period=max(1, max_t // 4), reduction_factor=2)  # fmt: skip
+    trainable = tune.with_parameters(
+        ray_trial, url=url, spec_yaml=spec.to_yaml(), trainer=options.trainer, threads=cpus
+    )
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus}),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=remaining if remaining is not None else -1,
+            max_concurrent_trials=max(1, options.workers),
+            time_budget_s=options.timeout,
+        ),
+        run_config=tune.RunConfig(
+            name=f"deltaspace-{spec.name}-{int(time.time())}",
+            storage_path=os.path.join(tempfile.gettempdir(), "deltaspace-ray"),
+            verbose=0,
+            callbacks=[_Recorder(url, spec.name, options)],
+        ),
+    )
+    with quiet_optuna():
+        tuner.fit()
+    if plan.n_trials is not None and count_slots(study).finished >= plan.n_trials:
+        storage.set_study_status(spec.name, "complete")
+
+
+@functools.lru_cache(maxsize=4)
+def _plan(spec_yaml: str) -> StudyPlan:
+    return check_study(study_from_mapping(yaml.safe_load(spec_yaml)))
+
+
+class _TunePruning(Pruning):
+    """Intermediate scores go to Tune; ASHA stops the trial there (so this never says stop)."""
+
+    def __init__(self, metrics: dict[str, float]) -> None:
+        self.metrics = metrics
+
+    def should_stop(self, step: int, score: float) -> bool:
+        tune.report({**self.metrics, "score": score, "step": step})
+        return False
+
+
+def ray_trial(config: dict[str, Any], *, url: str, spec_yaml: str, trainer: Trainer, threads: int) -> None:
+    """One Tune trial: replay the sampled point and evaluate it like a local worker would."""
+    plan = _plan(spec_yaml)
+    spec = plan.spec
+    number = int(config["ds_number"])
+    point = point_for(FixedTrial({k: v for k, v in config.items() if k not in CONFIG_KEYS}), plan)
+    check = check_point(point, plan.dims, spec.budget)
+    storage = Storage(url)
+    rdb = optuna_storage(url, plan)
+    placeholder = {o: 0.0 for o in spec.objectives}
+    placeholder["delta_params"] = float(check.count.delta_params if check.count else 0)
+    beats = [
+        lambda: rdb.record_heartbeat(int(config["ds_trial_id"])),
+        lambda: storage.heartbeat(spec.name, number),
+    ]
+    with Heartbeat(spec.search.heartbeat_interval, beats):
+        outcome = TrialEvaluator(plan, storage, trainer, threads).evaluate(
+            number, point, check, _TunePruning(placeholder) if check.feasible else None
+        )
+    if outcome.values is not None:  # failed trials report nothing: Optuna records them pruned
+        last_step = outcome.result.steps if outcome.result else 0
+        tune.report({**dict(zip(spec.objectives, outcome.values, strict=True)), "step": last_step})
+
+
+class _Recorder(tune.Callback):
+    """Driver-side callback: records trials Tune stopped (ASHA) or lost, and drives the display."""
+
+    def __init__(self, url: str, study: str, options: ExecutorOptions) -> None:
+        self.storage, self.study, self.options, self.last_poll = Storage(url), study, options, 0.0
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.options.poll is not None and time.monotonic() - self.last_poll > 1.0:
+            self.last_poll = time.monotonic()
+            self.options.poll()
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._close(trial, "pruned", "stopped early by ASHA")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._close(trial, "failed", "the Ray trial raised an error")
+
+    def _close(self, trial: Any, status: str, reason: str) -> None:
+        try:
+            record = self.storage.get_trial(self.study, int(trial.config.get("ds_number")))
+        except (TrialNotFoundError, TypeError):
+            return
+        if record.status != "running":
+            return
+        points = self.storage.intermediate_scores(self.study, record.number)
+        last = trial.last_result or {}
+        result = TrialResult(
+            status=status,  # type: ignore[arg-type]
+            failure_reason=reason if status == "failed" else None,
+            score=max((p.score for p in points), default=None),
+            eval_curve=[EvalPoint(step=p.step, score=p.score, seconds=p.seconds) for p in points],
+            steps=points[-1].step if points else 0,
+            delta_params=int(last.get("delta_params", 0)),
+        )
+        self.storage.finish_trial(self.study, record.number, result)

@@ -1,0 +1,198 @@
+"""One trial, from a sampled point to its stored record.
+
+In order: a point over budget (or not a valid method) is recorded infeasible and never reaches
+the trainer; a point already evaluated with the same canonical method, training identity (model,
+task, data, settings, seeds) and seed reuses that result; anything else trains once per seed,
+its intermediate scores going to SQL and to the pruner. With several seeds the score is their
+mean (each seed's score is kept in the metrics as ``score_seed<N>``) and only the first seed's
+run is pruned. The trainer is any ``TrialJob -> TrialResult`` callable, so tests and benches can
+swap it for a fast fake (``fake_trainer.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..space.accounting import ParamCount
+from ..space.method import MethodSpec
+from ..space.study import OBJECTIVES
+from ..storage import Storage
+from ..trainers.result import TrialResult
+from ..trainers.settings import TrainSettings
+from .budget import BudgetCheck
+from .pruners import Pruning
+from .space_sampling import SampledPoint
+from .validate import StudyPlan, settings_for
+
+if TYPE_CHECKING:
+    from ..trainers.loop import OnEval
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """What a trainer gets: one method, one seed, its settings and its exact parameter count."""
+
+    model: str
+    method: MethodSpec
+    task: str
+    data_dir: str | None
+    settings: TrainSettings
+    seed: int
+    count: ParamCount
+    on_eval: OnEval | None = None
+
+
+Trainer = Callable[[TrialJob], TrialResult]
+
+
+def train_with_run_trial(job: TrialJob) -> TrialResult:
+    """The real trainer: ``deltaspace.trainers.run_trial``."""
+    from ..trainers.trial import run_trial
+
+    return run_trial(
+        job.model, job.method, job.task, job.data_dir, job.settings, seed=job.seed, on_eval=job.on_eval
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ended: its deltaspace status, objective values (None unless it completed or
+    was infeasible), the result, and the trial whose result it reused."""
+
+    status: str
+    values: list[float] | None
+    result: TrialResult | None = None
+    reused_from: str | None = None
+
+
+def training_identity(plan: StudyPlan, point: SampledPoint) -> dict[str, Any]:
+    """Everything besides the method and seed that decides a result (JSON-normalised)."""
+    spec = plan.spec
+    settings = settings_for(spec, point.training).model_dump(mode="json", exclude={"threads", "progress"})
+    body = {
+        "model": spec.model,
+        "task": spec.task,
+        "data": spec.effective_data_dir or "hub",
+        "seeds": list(spec.seeds),
+    }
+    return json.loads(json.dumps({**body, **settings}))
+
+
+def objective_values(objectives: tuple[str, ...], result: TrialResult) -> list[float]:
+    values = []
+    for name in objectives:
+        value = getattr(result, OBJECTIVES[name][1])
+        if value is None:
+            raise ValueError(f"objective {name}: the trial measured no {OBJECTIVES[name][1]}")
+        values.append(float(value))
+    return values
+
+
+def combine_seeds(results: list[TrialResult]) -> TrialResult:
+    """One result for several seeds: the first seed's record with the mean score and metrics."""
+    first = results[0]
+    unfinished = next((r for r in results if r.status != "complete" or r.score is None), None)
+    if len(results) == 1 or unfinished is not None:
+        return unfinished or first
+    scores = [float(r.score) for r in results if r.score is not None]
+    metrics = {k: statistics.fmean(r.metrics.get(k, 0.0) for r in results) for k in first.metrics}
+    metrics.update({f"score_seed{r.seed}": float(r.score or 0.0) for r in results})
+    metrics["score_std"] = statistics.stdev(scores)
+    return first.model_copy(
+        update={
+            "score": statistics.fmean(scores),
+            "metrics": metrics,
+            "train_seconds": sum(r.train_seconds for r in results),
+            "eval_seconds": sum(r.eval_seconds for r in results),
+        }
+    )
+
+
+class TrialEvaluator:
+    """Runs trials of one study against one Storage with one trainer."""
+
+    def __init__(self, plan: StudyPlan, storage: Storage, trainer: Trainer = train_with_run_trial,
+                 threads: int | None = None) -> None:  # fmt: skip
+        self.plan, self.storage, self.trainer, self.threads = plan, storage, trainer, threads
+        self.host, self.pid = socket.gethostname(), os.getpid()
+
+    @property
+    def study(self) -> str:
+        return self.plan.spec.name
+
+    def evaluate(
+        self, number: int, point: SampledPoint, check: BudgetCheck, pruning: Pruning | None = None
+    ) -> Outcome:
+        spec = self.plan.spec
+        training = training_identity(self.plan, point)
+        method_json = (
+            point.method.canonical_json() if point.method else json.dumps(point.method_fields, sort_keys=True)
+        )
+        record = {
+            "method_name": point.arm,
+            "method_json": method_json,
+            "method_hash": point.method.method_hash()
+            if point.method
+            else hashlib.sha256(method_json.encode()).hexdigest(),
+            "params": point.params,
+            "training": training,
+            "seed": spec.seeds[0],
+        }
+        if not check.feasible or point.method is None or check.count is None:
+            count = check.count
+            self.storage.record_infeasible(
+                self.study, number, **record, reason=check.reason or "infeasible",
+                delta_params=count.delta_params if count else 0, percent=count.percent if count else 0.0,
+            )  # fmt: skip
+            values = [
+                float(count.delta_params if count else 0) if o == "delta_params" else 0.0
+                for o in spec.objectives
+            ]
+            return Outcome("infeasible", values)
+        reused = self._reusable(record["method_hash"], training, spec.seeds[0])
+        start = {**record, "worker_host": self.host, "worker_pid": self.pid}
+        if reused is not None and reused.result is not None:
+            self.storage.start_trial(self.study, number, **start)
+            self.storage.finish_trial(self.study, number, reused.result)
+            source = f"{reused.study_name}#{reused.number}"
+            return Outcome(
+                "complete", objective_values(spec.objectives, reused.result), reused.result, source
+            )
+        self.storage.start_trial(self.study, number, **start)
+        settings = settings_for(spec, point.training, self.threads)
+        results = []
+        for i, seed in enumerate(spec.seeds):
+            job = TrialJob(spec.model, point.method, spec.task, spec.effective_data_dir, settings, seed, check.count,
+                           self._on_eval(number, pruning) if i == 0 else None)  # fmt: skip
+            results.append(self.trainer(job))
+            if results[-1].status != "complete":
+                break
+        result = combine_seeds(results)
+        self.storage.finish_trial(self.study, number, result)
+        if pruning is not None:
+            pruning.close(result.status, result.score)
+        values = objective_values(spec.objectives, result) if result.status == "complete" else None
+        return Outcome(result.status, values, result)
+
+    def _reusable(self, method_hash: str, training: dict[str, Any], seed: int) -> Any:
+        found = self.storage.find_completed_by_hash(method_hash)
+        if found is not None and found.training == training and found.seed == seed:
+            return found
+        return None
+
+    def _on_eval(self, number: int, pruning: Pruning | None) -> OnEval:
+        started = time.perf_counter()
+
+        def on_eval(step: int, score: float) -> bool:
+            self.storage.report_intermediate(self.study, number, step, score, time.perf_counter() - started)
+            return pruning is not None and pruning.should_stop(step, score)
+
+        return on_eval

@@ -1,0 +1,72 @@
+"""The live display of ``deltaspace run``: trials done of the target, running, and the front so far.
+
+It reads only the ``ds_`` tables (``pareto.status_record``), so it shows the same thing whether
+the trials run in this process, in worker processes or on a Ray cluster.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from ..space.study import StudySpec
+from ..storage import Storage
+from .pareto import status_record
+
+FRONT_ROWS = 8
+
+
+def render_status(status: dict[str, Any]) -> Group:
+    """The status record as a headline and a table of the front."""
+    counts = status["counts"]
+    target = status["n_trials"] if status["n_trials"] is not None else "?"
+    details = ", ".join(f"{n} {s}" for s, n in counts.items() if n and s != "running")
+    headline = Text.assemble(
+        (f"{status['study']} ", "bold"), f"[{status['status']}]  trials done {status['done']}/{target}",
+        f" ({details})" if details else "", f", running {counts.get('running', 0)}",
+    )  # fmt: skip
+    table = Table(title="best front so far", title_justify="left", show_edge=False)
+    for column in ("trial", "method", *status["objectives"], "% backbone"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for row in status["front"][:FRONT_ROWS]:
+        values = [_fmt(row[o]) for o in status["objectives"]]
+        table.add_row(str(row["number"]), row["method"], *values, _fmt(row["percent"], ".3f"))
+    if len(status["front"]) > FRONT_ROWS:
+        table.caption = f"and {len(status['front']) - FRONT_ROWS} more on the front"
+    return Group(headline, table) if status["front"] else Group(headline)
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer() and not spec:
+        return f"{int(value):,}"
+    return format(value, spec or ".4f") if isinstance(value, float) else f"{value:,}"
+
+
+class StudyProgress:
+    """``with StudyProgress(url, spec) as progress: ... progress.refresh()``."""
+
+    def __init__(self, url: str, spec: StudySpec, console: Console | None = None) -> None:
+        self.storage, self.spec = Storage(url), spec
+        self.live = Live(console=console or Console(), auto_refresh=False)
+
+    def refresh(self, *_: Any) -> None:
+        self.live.update(render_status(status_record(self.storage, self.spec)), refresh=True)
+
+    def __enter__(self) -> StudyProgress:
+        self.live.start()
+        self.refresh()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.refresh()
+        self.live.stop()
+        self.storage.close()

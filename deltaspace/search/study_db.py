@@ -1,0 +1,151 @@
+"""Optuna's side of a study, in the same database as deltaspace's ``ds_`` tables.
+
+Optuna's RDBStorage gets the same URL (through ``storage.sqlalchemy_url``) with heartbeats on: a
+trial whose worker stays silent for the study's grace period is failed by the next worker that
+looks (``recover_stale``), which also fails its ``ds_`` row and enqueues the same parameters
+again under the same deltaspace trial number (``ds_number``, a user attribute Optuna's retry
+copies).
+
+A study of ``n`` trials ends when ``n`` trials have *finished*: complete, pruned, infeasible (a
+complete Optuna trial with a positive constraint) or failed by the trainer (a result too, marked
+``ds_status``). Trials lost with their worker do not count; they run again. Several workers stop
+at exactly ``n``: a trial whose number comes after ``n`` live ones is surplus (``is_surplus``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..storage import Storage, sqlalchemy_url
+from .pruners import companion_name, make_pruner
+from .samplers import SamplerArgs, make_sampler
+from .validate import StudyPlan
+
+if TYPE_CHECKING:
+    import optuna
+
+NUMBER_ATTR = "ds_number"
+COUNTED_FAILURE_ATTR = "ds_status"
+MAX_RETRIES = 3
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Silence what Optuna says about the features used here on purpose: heartbeats (experimental)
+    with ask/tell instead of ``Study.optimize`` (this module beats for the trial itself)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings(
+            "ignore", message="Heartbeat of storage is supposed to be used with Study.optimize"
+        )
+        yield
+
+
+def optuna_storage(url: str, plan: StudyPlan) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage on deltaspace's database, with the study's heartbeat settings."""
+    import optuna
+
+    search = plan.spec.search
+    engine_kwargs: dict[str, object] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 30}}
+    with quiet_optuna():
+        return optuna.storages.RDBStorage(
+            sqlalchemy_url(url),
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=search.heartbeat_interval,
+            grace_period=search.grace_seconds,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRIES
+            ),
+        )
+
+
+def open_study(plan: StudyPlan, storage: optuna.storages.BaseStorage, optuna_name: str) -> optuna.Study:
+    """Create or load the Optuna study of ``plan`` (directions, sampler and pruner from its spec)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = plan.spec.search
+    grid = len(plan.grid) if plan.grid else None
+    return optuna.create_study(
+        study_name=optuna_name,
+        storage=storage,
+        sampler=make_sampler(search.sampler.name, SamplerArgs(search.sampler.options, search.seed, grid)),
+        pruner=make_pruner(search.pruner.name, search.pruner.options),
+        directions=plan.spec.directions,
+        load_if_exists=True,
+    )
+
+
+def open_companion(
+    plan: StudyPlan, study: optuna.Study, storage: optuna.storages.BaseStorage
+) -> optuna.Study | None:
+    """The single-objective study that prunes a multi-objective one on its score (see pruners.py)."""
+    import optuna
+
+    if len(plan.spec.objectives) == 1 or plan.spec.search.pruner.name == "none":
+        return None
+    return optuna.create_study(
+        study_name=companion_name(study.study_name),
+        storage=storage,
+        pruner=make_pruner(plan.spec.search.pruner.name, plan.spec.search.pruner.options),
+        direction="maximize",
+        load_if_exists=True,
+    )
+
+
+def ds_number(trial: optuna.Trial) -> int:
+    """The deltaspace number of an Optuna trial: its own, or that of the trial it re-runs."""
+    number = int(trial.user_attrs.get(NUMBER_ATTR, trial.number))
+    trial.set_user_attr(NUMBER_ATTR, number)
+    return number
+
+
+@dataclass(frozen=True)
+class Slots:
+    finished: int
+    running: int
+
+
+def _counts(trial: optuna.trial.FrozenTrial) -> str | None:
+    """'finished', 'running', 'waiting', or None for trials that hold no place (lost, surplus)."""
+    from optuna.trial import TrialState
+
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return "finished"
+    if trial.state == TrialState.FAIL:
+        return "finished" if COUNTED_FAILURE_ATTR in trial.user_attrs else None
+    return "running" if trial.state == TrialState.RUNNING else "waiting"
+
+
+def count_slots(study: optuna.Study) -> Slots:
+    kinds = [_counts(t) for t in study.get_trials(deepcopy=False)]
+    return Slots(kinds.count("finished"), kinds.count("running"))
+
+
+def is_surplus(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
+    """True when ``n_trials`` live trials have smaller numbers than ``trial``."""
+    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and _counts(t)]
+    return len(earlier) >= n_trials
+
+
+def recover_stale(study: optuna.Study, storage: Storage, plan: StudyPlan) -> list[int]:
+    """Fail trials whose worker went silent (Optuna's and deltaspace's rows); Optuna's retry
+    callback enqueues them again. Returns the deltaspace numbers failed here."""
+    import optuna
+
+    with quiet_optuna():
+        optuna.storages.fail_stale_trials(study)
+    return storage.fail_stale_trials(plan.spec.name, plan.spec.search.grace_seconds)
+
+
+def requeue(study: optuna.Study, trial: optuna.Trial, number: int) -> None:
+    """Queue ``trial``'s parameters to run again as deltaspace trial ``number``."""
+    study.enqueue_trial(trial.params, user_attrs={NUMBER_ATTR: number})

@@ -1,0 +1,174 @@
+"""Everything about a study that needs more than its file, checked before any weight loads.
+
+``check_study`` resolves the task (unknown: the message lists the known ones), reads the model's
+dimensions from its config (unknown model: one clear line), validates every training setting
+value against ``TrainSettings``, builds the sampler and pruner (unknown names or options), and
+walks the space's categorical decisions: a space where no combination is valid is empty, and
+one whose smallest valid point exceeds the budget is impossible. The result, a `StudyPlan`, is
+all a worker needs to run trials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..space.accounting import ModelDims
+from ..space.errors import DeltaspaceError, SpecError
+from ..space.method import HeadSpec
+from ..space.study import StudySpec
+from ..space.study_space import Choices, FloatRange, IntRange, Slot
+from ..trainers.settings import TrainSettings
+from ..trainers.tasks import TaskSpec
+from .budget import check_point
+from .pruners import make_pruner
+from .samplers import SamplerArgs, make_sampler
+from .space_sampling import enumerate_points
+
+ENUMERATION_LIMIT = 20_000
+# TrainSettings fields a study sets elsewhere.
+RESERVED_SETTINGS = {
+    "max_steps": "budget.max_steps",
+    "max_train_seconds": "budget.max_train_seconds",
+    "seed": "seeds",
+    "threads": "the executor (--workers)",
+    "progress": "the executor",
+}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """A checked study: its spec, task, head, model dimensions, trial target and grid."""
+
+    spec: StudySpec
+    task: TaskSpec
+    head: HeadSpec
+    dims: ModelDims
+    n_trials: int | None
+    grid: tuple[dict[str, Any], ...] | None = None
+
+
+def check_study(spec: StudySpec) -> StudyPlan:
+    """Validate what the file alone cannot say; raises SpecError with the field path."""
+    from ..methods import model_dims
+    from ..trainers.tasks import resolve_task
+    from ..trainers.trial import head_for
+
+    try:
+        task = resolve_task(spec.task)
+    except DeltaspaceError as exc:
+        raise SpecError(f"task: {exc}") from None
+    head = head_for(task)
+    try:
+        dims = model_dims(spec.model, head)
+    except DeltaspaceError as exc:
+        raise SpecError(f"model: {exc}") from None
+    _check_training(spec)
+    sampler = spec.search.sampler
+    grid = _grid(spec) if sampler.name == "grid" else None
+    make_sampler(sampler.name, SamplerArgs(sampler.options, spec.search.seed, len(grid) if grid else None))
+    make_pruner(spec.search.pruner.name, spec.search.pruner.options)
+    _check_space(spec, dims)
+    n_trials = spec.budget.n_trials if spec.budget.n_trials is not None or grid is None else len(grid)
+    return StudyPlan(spec, task, head, dims, n_trials, grid)
+
+
+def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None = None) -> TrainSettings:
+    """The TrainSettings of one point: its training values plus the study's per-trial budget."""
+    return TrainSettings(
+        **training,
+        max_steps=spec.budget.max_steps,
+        max_train_seconds=spec.budget.max_train_seconds,
+        threads=threads,
+        progress=False,
+    )
+
+
+def _check_training(spec: StudySpec) -> None:
+    allowed = [f for f in TrainSettings.model_fields if f not in RESERVED_SETTINGS]
+    fixed: dict[str, Any] = {}
+    for name, dim in spec.training.items():
+        if name in RESERVED_SETTINGS:
+            raise SpecError(f"training.{name}: set by {RESERVED_SETTINGS[name]}, not here")
+        if name not in TrainSettings.model_fields:
+            raise SpecError(f"training.{name}: unknown setting; allowed: {', '.join(allowed)}")
+        if isinstance(dim, Choices):
+            values: tuple[Any, ...] = dim.choices
+        elif isinstance(dim, IntRange | FloatRange):
+            values = (dim.low, dim.high)
+        else:
+            values = (dim,)
+            fixed[name] = dim
+        for value in values:
+            try:
+                TrainSettings.model_validate({name: value})
+            except ValidationError as exc:
+                raise SpecError(f"training.{name}: got {value!r}: {exc.errors()[0]['msg']}") from None
+    try:
+        settings_for(spec, fixed)
+    except ValidationError as exc:
+        raise SpecError(f"training: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+
+def _check_space(spec: StudySpec, dims: ModelDims) -> None:
+    """Refuse an empty space (no valid combination) and an impossible budget."""
+    smallest: tuple[int, str] | None = None
+    first_problem = None
+    for n, (_params, point) in enumerate(enumerate_points(spec, ENUMERATION_LIMIT + 1)):
+        if n == ENUMERATION_LIMIT:
+            return  # too many points to prove anything
+        check = check_point(point, dims, spec.budget)
+        if check.feasible:
+            return
+        if check.count is None:
+            first_problem = first_problem or f"{point.arm}: {check.reason}"
+        elif smallest is None or check.count.delta_params < smallest[0]:
+            smallest = (check.count.delta_params, point.arm)
+    if smallest is None and first_problem is not None:
+        raise SpecError(f"methods: the space is empty: no sampled combination is valid ({first_problem})")
+    if smallest is not None:
+        b = spec.budget
+        limit = (
+            f"max_delta_params={b.max_delta_params}" if b.max_delta_params else f"max_percent={b.max_percent}"
+        )
+        raise SpecError(
+            f"budget: impossible: {limit}, but the smallest point of the space ({smallest[1]}) has "
+            f"{smallest[0]:,} delta parameters on {spec.model} ({dims.backbone_params:,} backbone parameters)"
+        )
+
+
+def _grid(spec: StudySpec) -> tuple[dict[str, Any], ...]:
+    ranges = list(_range_paths(spec))
+    if ranges:
+        raise SpecError(
+            f"search.sampler: grid needs listed values, and {', '.join(ranges)} "
+            f"{'is a range' if len(ranges) == 1 else 'are ranges'}; list the values to try"
+        )
+    points = [params for params, _ in enumerate_points(spec, 10 * ENUMERATION_LIMIT + 1)]
+    if len(points) > 10 * ENUMERATION_LIMIT:
+        raise SpecError(f"search.sampler: the grid has more than {10 * ENUMERATION_LIMIT:,} points")
+    return tuple(points)
+
+
+def _range_paths(spec: StudySpec) -> Any:
+    def walk(path: str, dim: Any) -> Any:
+        if isinstance(dim, IntRange | FloatRange):
+            yield path
+        elif isinstance(dim, dict):
+            for key, sub in dim.items():
+                yield from walk(f"{path}.{key}", sub)
+
+    def slot(path: str, s: Slot) -> Any:
+        for name in Slot.model_fields:
+            yield from walk(f"{path}.{name}", getattr(s, name))
+
+    for name, dim in spec.training.items():
+        yield from walk(f"training.{name}", dim)
+    for arm_name, arm in spec.methods.items():
+        yield from walk(f"methods.{arm_name}.size", arm.size)
+        for i, s in arm.deltas.items():
+            yield from slot(f"methods.{arm_name}.deltas.{i}", s)
+        for i, s in enumerate(arm.slots):
+            yield from slot(f"methods.{arm_name}.slots.{i}", s)

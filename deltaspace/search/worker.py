@@ -1,0 +1,179 @@
+"""A worker: the ask/tell loop that any number of processes, on any machines, run on one study.
+
+Each turn: fail trials whose worker went silent (they are enqueued again), stop when the study
+has its trials (or the time is up, or the study was cancelled), wait while the last trials run
+elsewhere, else ask Optuna for a trial, sample its point, check its budget, and evaluate it
+(``objective.TrialEvaluator``) while a heartbeat thread tells both Optuna and the ``ds_`` tables
+that this worker is alive. A trial interrupted here (Ctrl-C, or an error in deltaspace itself) is
+recorded failed and enqueued again before the exception goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..storage import Storage
+from ..trainers.result import TrialResult
+from .budget import CONSTRAINT_ATTR, check_point
+from .objective import Outcome, Trainer, TrialEvaluator, train_with_run_trial
+from .pruners import pruning_for
+from .samplers import GRID_PARAM
+from .space_sampling import SampledPoint, TrialLike, sample_point
+from .study_db import (
+    COUNTED_FAILURE_ATTR,
+    count_slots,
+    ds_number,
+    is_surplus,
+    open_companion,
+    open_study,
+    optuna_storage,
+    quiet_optuna,
+    recover_stale,
+    requeue,
+)
+from .validate import StudyPlan
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 1.0
+
+
+def point_for(trial: TrialLike, plan: StudyPlan) -> SampledPoint:
+    """The point of ``trial``: sampled from the space, or the grid point it names."""
+    if plan.grid is None:
+        return sample_point(trial, plan.spec)
+    from optuna.trial import FixedTrial
+
+    index = trial.suggest_categorical(GRID_PARAM, list(range(len(plan.grid))))
+    point = sample_point(FixedTrial(plan.grid[index]), plan.spec)
+    return SampledPoint(point.arm, {GRID_PARAM: index, **point.params}, point.method, point.method_fields,
+                        point.training, point.problem)  # fmt: skip
+
+
+class Heartbeat:
+    """Calls every function in ``beats`` each ``interval`` seconds until the block ends."""
+
+    def __init__(self, interval: float, beats: list[Callable[[], Any]]) -> None:
+        self.interval, self.beats = interval, beats
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deltaspace-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for beat in self.beats:
+                try:
+                    beat()
+                except Exception as exc:  # a missed beat is not worth a trial; the next one may land
+                    log.debug("heartbeat failed: %s", exc)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Worker:
+    """Runs trials of one stored study until it has its ``n_trials`` (or ``timeout`` passes)."""
+
+    def __init__(self, plan: StudyPlan, url: str, *, trainer: Trainer = train_with_run_trial,
+                 threads: int | None = None, on_trial: Callable[[int, Outcome], None] | None = None) -> None:  # fmt: skip
+        self.plan, self.url, self.on_trial = plan, url, on_trial
+        self.storage = Storage(url)
+        record = self.storage.get_study(plan.spec.name)
+        self.optuna_storage = optuna_storage(url, plan)
+        self.study = open_study(plan, self.optuna_storage, record.optuna_study_name)
+        self.companion = open_companion(plan, self.study, self.optuna_storage)
+        self.evaluator = TrialEvaluator(plan, self.storage, trainer, threads)
+
+    def run(self, timeout: float | None = None) -> int:
+        """Work until the study is done; returns the number of trials this worker ran."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        n, name, ran = self.plan.n_trials, self.plan.spec.name, 0
+        while deadline is None or time.monotonic() < deadline:
+            if self.storage.get_study(name).status == "cancelled":
+                break
+            recover_stale(self.study, self.storage, self.plan)
+            slots = count_slots(self.study)
+            if n is not None and slots.finished >= n:
+                if self.storage.get_study(name).status != "complete":
+                    self.storage.set_study_status(name, "complete")
+                break
+            if n is not None and slots.finished + slots.running >= n:
+                time.sleep(POLL_SECONDS)  # the last trials run elsewhere; they may yet be lost
+                continue
+            with quiet_optuna():
+                trial = self.study.ask()
+            if n is not None and is_surplus(self.study, trial, n):
+                self._tell_failed(trial, counted=False)
+                continue
+            self.run_trial(trial)
+            ran += 1
+        return ran
+
+    def run_trial(self, trial: optuna.Trial) -> Outcome:
+        """Sample, check and evaluate one asked trial, then tell Optuna how it ended."""
+        from optuna.trial import TrialState
+
+        number = ds_number(trial)
+        point = point_for(trial, self.plan)
+        check = check_point(point, self.plan.dims, self.plan.spec.budget)
+        trial.set_user_attr(CONSTRAINT_ATTR, check.violation)
+        pruning = (
+            pruning_for(trial, self.companion, self.plan.spec.search.pruner.name) if check.feasible else None
+        )
+        beats = [
+            lambda: self.optuna_storage.record_heartbeat(trial._trial_id),
+            lambda: self.storage.heartbeat(self.plan.spec.name, number),
+        ]
+        try:
+            with Heartbeat(self.plan.spec.search.heartbeat_interval, beats):
+                outcome = self.evaluator.evaluate(number, point, check, pruning)
+        except BaseException as exc:
+            self._abandon(trial, number, exc)
+            raise
+        if outcome.reused_from:
+            trial.set_user_attr("reused_from", outcome.reused_from)
+        if outcome.status in ("complete", "infeasible"):
+            self.study.tell(trial, outcome.values)
+        elif outcome.status == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            reason = outcome.result.failure_reason if outcome.result else None
+            self._tell_failed(trial, counted=True, reason=reason)
+        if self.on_trial is not None:
+            self.on_trial(number, outcome)
+        return outcome
+
+    def _tell_failed(self, trial: optuna.Trial, *, counted: bool, reason: str | None = None) -> None:
+        from optuna.trial import TrialState
+
+        if counted:
+            trial.set_user_attr(COUNTED_FAILURE_ATTR, reason or "failed")
+        self.study.tell(trial, state=TrialState.FAIL)
+
+    def _abandon(self, trial: optuna.Trial, number: int, exc: BaseException) -> None:
+        """Record an interrupted trial failed in both stores and enqueue it again."""
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        try:
+            self.storage.finish_trial(
+                self.plan.spec.name, number, TrialResult(status="failed", failure_reason=reason)
+            )
+        except Exception as err:  # the row may never have been written
+            log.debug("could not record trial %s failed: %s", number, err)
+        self._tell_failed(trial, counted=False)
+        requeue(self.study, trial, number)
+        log.warning(
+            "trial %s of %s was interrupted (%s); it will run again", number, self.plan.spec.name, reason
+        )
