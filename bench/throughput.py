@@ -8,7 +8,9 @@ Three loops train the same LoRA (r=8, alpha=16 on W_q, W_v; batch 32, max_length
 * ``deltaspace``: ``deltaspace.trainers.loop.train_loop`` (length-grouped batches, clipping,
   schedule, progress bar off).
 
-Timed steps are interleaved in rounds so that load from other processes falls on all three alike.
+Steps are interleaved (ours, then bare, then peft, step after step, through train_loop's
+``on_eval`` hook with ``eval_every=1``; evaluation time is not training time) so that load from
+other processes falls on all three alike; all three run in train mode (dropout on).
 Also timed: one evaluation of the 872-example SST-2 validation split. Writes
 bench/results/throughput.json and prints a table. Targets: deltaspace >= 2x peft, >= 0.95x bare;
 evaluation < 10% of a 150-step trial.
@@ -48,13 +50,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "sst2"))
     parser.add_argument("--steps", type=int, default=40, help="timed steps per loop")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = get_task("sst2")
     settings = TrainSettings(max_length=64, batch_size=32, lr=1e-3, progress=False, threads=args.threads)
-    per_round = args.steps // args.rounds
 
     torch.manual_seed(0)
     ours, tokenizer = load_backbone("minilm", head=HeadSpec(num_labels=2))
@@ -89,53 +90,43 @@ def main() -> None:
     peft_iter = peft_batches()
     peft_opt, _ = make_optimizer(peft_model, settings, 10**6)
     bare_opt, _ = make_optimizer(bare, settings, 10**6)
-    totals = {
-        "peft": [0.0, 0, 0, 0],
-        "bare": [0.0, 0, 0, 0],
-        "deltaspace": [0.0, 0, 0, 0],
-    }  # s, examples, padded, real
+    peft_model.train()
+    bare.train()
+    run = settings.model_copy(update={"max_steps": args.warmup + args.steps, "eval_every": 1})
+    bare_iter = epoch_batches(train.lengths, run)  # the batches train_loop draws, in its order
+    times: dict[str, list[float]] = {"peft": [], "bare": []}
+    tokens: dict[str, list[tuple[int, int]]] = {"peft": [], "bare": []}
 
-    def step(model, optimizer, batch) -> None:
+    def timed_step(name: str, model, optimizer, batch) -> None:
+        tic = time.perf_counter()
         loss = model(**batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        times[name].append(time.perf_counter() - tic)
+        tokens[name].append((batch["input_ids"].numel(), int(batch["attention_mask"].sum())))
 
-    def run_peft(n: int) -> None:
-        for _ in range(n):
-            batch = next(peft_iter)
-            tic = time.perf_counter()
-            step(peft_model, peft_opt, batch)
-            add("peft", time.perf_counter() - tic, batch)
+    def after_our_step(step: int, score: float) -> bool:
+        """Called by train_loop after each of its steps: one bare and one peft step, interleaved."""
+        timed_step("bare", bare, bare_opt, collate(train, next(bare_iter), pad_id))
+        timed_step("peft", peft_model, peft_opt, next(peft_iter))
+        return False
 
-    def add(name: str, seconds: float, batch) -> None:
-        t = totals[name]
-        t[0] += seconds
-        t[1] += len(batch["input_ids"])
-        t[2] += batch["input_ids"].numel()
-        t[3] += int(batch["attention_mask"].sum())
-
-    def run_ours(seed: int, n: int) -> None:
-        round_settings = settings.model_copy(update={"seed": seed, "max_steps": n, "warmup_ratio": 0.0})
-        tic = time.perf_counter()
-        loop = train_loop(ours, train, lambda: (0.0, {}), round_settings, torch.device("cpu"), pad_id)
-        totals["deltaspace"][0] += time.perf_counter() - tic
-        totals["deltaspace"][1] += loop.examples
-        batches = epoch_batches(train.lengths, round_settings)
-        for _ in range(n):  # the bare loop trains on exactly these batches
-            batch = collate(train, next(batches), pad_id)
-            tic = time.perf_counter()
-            step(bare, bare_opt, batch)
-            add("bare", time.perf_counter() - tic, batch)
-        totals["deltaspace"][2:] = totals["bare"][2:]
-
-    run_peft(3)  # warm-up
-    run_ours(args.rounds, 3)
-    for t in totals.values():
-        t[:] = [0.0, 0, 0, 0]
-    for r in range(args.rounds):
-        run_ours(r, per_round)
-        run_peft(per_round)
+    loop = train_loop(ours, train, lambda: (0.0, {}), run, torch.device("cpu"), pad_id, after_our_step)
+    cumulative = [0.0] + [p.seconds for p in loop.curve]
+    times["deltaspace"] = list(np.diff(cumulative))
+    tokens["deltaspace"] = tokens["bare"]
+    rows = {}
+    for name in ("peft", "bare", "deltaspace"):
+        step_times = np.array(times[name][args.warmup :])
+        padded, real = np.array(tokens[name][args.warmup :]).mean(axis=0)
+        rows[name] = {
+            "examples_per_second": 32 * len(step_times) / step_times.sum(),
+            "seconds_per_step": float(step_times.mean()),
+            "median_seconds_per_step": float(np.median(step_times)),
+            "padded_tokens_per_batch": float(padded),
+            "real_tokens_per_batch": float(real),
+        }
 
     evaluator = Evaluator(ours, task, valid, tokenizer, settings, torch.device("cpu"))
     evaluator()  # warm-up (imports)
@@ -143,15 +134,6 @@ def main() -> None:
     evaluator()
     eval_seconds = time.perf_counter() - tic
 
-    rows = {
-        name: {
-            "examples_per_second": ex / s,
-            "seconds_per_step": s / (ex / 32),
-            "padded_tokens_per_batch": padded / (ex / 32),
-            "real_tokens_per_batch": real / (ex / 32),
-        }
-        for name, (s, ex, padded, real) in totals.items()
-    }
     eps = rows["deltaspace"]["examples_per_second"]
     trial_150 = 150 * 32 / eps + eval_seconds
     summary = {
@@ -164,7 +146,7 @@ def main() -> None:
         "loops": rows,
         "summary": summary,
         "config": {
-            "steps": per_round * args.rounds,
+            "steps": args.steps,
             "threads": args.threads,
             "batch_size": 32,
             "max_length": 64,
@@ -178,7 +160,7 @@ def main() -> None:
     out.write_text(json.dumps(record, indent=2) + "\n")
 
     table = Table(title=f"LoRA on MiniLM/SST-2, batch 32, max_length 64, {args.threads} threads")
-    for col in ("loop", "examples/s", "s/step", "padded tok/batch", "real tok/batch"):
+    for col in ("loop", "examples/s", "s/step", "median s/step", "padded tok/batch", "real tok/batch"):
         table.add_column(col, justify="right")
     for name, row in rows.items():
         table.add_row(name, *(f"{v:.2f}" if v < 100 else f"{v:.0f}" for v in row.values()))

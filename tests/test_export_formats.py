@@ -73,7 +73,9 @@ def peft_prefix_logits(peft_model, batch, length: int) -> torch.Tensor:
     prefix_mask = torch.cat([torch.ones(ids.shape[0], length, dtype=mask.dtype), mask], dim=1)
     positions = torch.arange(ids.shape[1]).expand(ids.shape[0], -1)
     cache = peft_model.get_prompt(ids.shape[0])
-    return peft_model.base_model(input_ids=ids, attention_mask=prefix_mask, cache=cache, position_ids=positions).logits
+    return peft_model.base_model(
+        input_ids=ids, attention_mask=prefix_mask, cache=cache, position_ids=positions
+    ).logits
 
 
 @pytest.mark.parametrize(
@@ -125,13 +127,17 @@ def test_peft_export_loads_in_peft_with_same_outputs(family: str, spec: MethodSp
     ],
     ids=lambda v: v if isinstance(v, str) else v.name,
 )
-def test_peft_export_says_why_a_method_does_not_convert(spec: MethodSpec, reason: str, tmp_path: Path) -> None:
+def test_peft_export_says_why_a_method_does_not_convert(
+    spec: MethodSpec, reason: str, tmp_path: Path
+) -> None:
     with pytest.raises(PeftExportError, match=reason):
         export_peft(trained("bert", spec), tmp_path)
     assert not (tmp_path / "adapter_config.json").exists()
 
 
-@pytest.mark.parametrize(("family", "name"), [("bert", "lora"), ("gpt2", "ia3"), ("llama", "lora"), ("bert", "bitfit")])
+@pytest.mark.parametrize(
+    ("family", "name"), [("bert", "lora"), ("gpt2", "ia3"), ("llama", "lora"), ("bert", "bitfit")]
+)
 def test_merged_export_is_a_plain_model_with_same_outputs(family: str, name: str, tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
@@ -141,7 +147,9 @@ def test_merged_export_is_a_plain_model_with_same_outputs(family: str, name: str
     export_merged(model, tmp_path)
     loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
     plain = fresh_backbone(family)
-    assert {k: v.shape for k, v in loaded.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
+    assert {k: v.shape for k, v in loaded.state_dict().items()} == {
+        k: v.shape for k, v in plain.state_dict().items()
+    }
     assert [type(m) for m in loaded.modules()] == [type(m) for m in plain.modules()]  # no extra modules
     torch.testing.assert_close(logits(loaded, batch), ours, atol=1e-5, rtol=0)
 

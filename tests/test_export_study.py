@@ -65,7 +65,10 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
 
     url = f"sqlite:///{root / 'deltaspace.db'}"
     storage = Storage(url)
-    study_yaml = f"name: tiny\nmodel: {model_dir}\ntask: sst2\ndata_dir: {data_dir}\n"
+    study_yaml = (
+        f"name: tiny\nmodel: {model_dir}\ntask: sst2\ndata_dir: {data_dir}\n"
+        "budget: {max_steps: 3, n_trials: 3}\nmethods: [lora, ia3]\n"
+    )
     storage.create_study("tiny", study_yaml)
     settings = SETTINGS.model_copy(update={"seed": SEED})
     _store(storage, 0, preset("lora"), run_trial(str(model_dir), preset("lora"), "sst2", data_dir, settings))
@@ -99,8 +102,14 @@ def test_yaml_export_reruns_to_the_stored_score(stored, tmp_path: Path) -> None:
     assert (method.name, method.canonical_json()) == ("lora", preset("lora").canonical_json())
     settings = TrainSettings.model_validate(yaml.safe_load((tmp_path / "training.yaml").read_text()))
     provenance = yaml.safe_load((tmp_path / "trial.yaml").read_text())
-    assert (provenance["score"], provenance["seed"], provenance["model"]) == (trial.score, SEED, str(model_dir))
-    assert f"{tmp_path / 'method.yaml'} --model {model_dir} --task sst2" in (tmp_path / "README.md").read_text()
+    assert (provenance["score"], provenance["seed"], provenance["model"]) == (
+        trial.score,
+        SEED,
+        str(model_dir),
+    )
+    assert (
+        f"{tmp_path / 'method.yaml'} --model {model_dir} --task sst2" in (tmp_path / "README.md").read_text()
+    )
     again = run_trial(str(model_dir), str(tmp_path / "method.yaml"), "sst2", data_dir, settings)
     assert again.score == trial.score and again.metrics == trial.metrics
 
@@ -114,7 +123,9 @@ def test_peft_export_of_a_kept_trial_matches_the_trained_model(stored, tmp_path:
     url, model_dir, _ = stored
     code, out = export("tiny", "--trial", "1", "--format", "peft", "-o", str(tmp_path), "--storage", url)
     assert code == 0, out
-    assert {"adapter_config.json", "adapter_model.safetensors", "method.yaml"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "method.yaml"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     storage = Storage(url)
     study, trial = storage.get_study("tiny"), storage.get_trial("tiny", 1)
     ours = trained_trial(trial, source_for(study, trial), tmp_path, allow_training=False)

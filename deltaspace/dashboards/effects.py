@@ -37,8 +37,13 @@ def effects_record(trials: Sequence[TrialRecord], dimensions: Sequence[str] = DI
     for p in trial_points(trials):
         for dim in dimensions:
             groups[dim].setdefault(p.dims[dim], []).append(
-                EffectPoint(study=p.study, number=p.number, delta_params=p.delta_params, score=p.score,
-                            method_name=p.method_name)  # fmt: skip
+                EffectPoint(
+                    study=p.study,
+                    number=p.number,
+                    delta_params=p.delta_params,
+                    score=p.score,
+                    method_name=p.method_name,
+                )
             )
     return EffectsRecord(groups={d: dict(sorted(g.items())) for d, g in groups.items()})
 
@@ -53,12 +58,17 @@ def effects_figure(record: EffectsRecord, title: str = "Effect of each design di
         for value, points in record.groups[dim].items():
             fig.add_trace(
                 go.Scatter(
-                    x=[max(p.delta_params, 1) for p in points], y=[p.score for p in points], mode="markers",
-                    name=text(f"{dim}: {value}"), legendgroup=text(dim), marker={"color": palette[value]},
+                    x=[max(p.delta_params, 1) for p in points],
+                    y=[p.score for p in points],
+                    mode="markers",
+                    name=text(f"{dim}: {value}"),
+                    legendgroup=text(dim),
+                    marker={"color": palette[value]},
                     text=[text(f"{p.method_name} (trial {p.number})") for p in points],
                     hovertemplate="%{text}<br>%{x:,} parameters, score %{y:.4f}<extra></extra>",
-                    customdata=[[p.study, p.number] for p in points], meta={"role": "trials", "dimension": dim},
-                ),  # fmt: skip
+                    customdata=[[p.study, p.number] for p in points],
+                    meta={"role": "trials", "dimension": dim},
+                ),
                 row=i // cols + 1,
                 col=i % cols + 1,
             )

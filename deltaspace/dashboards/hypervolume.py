@@ -38,7 +38,9 @@ class HypervolumeRecord(BaseModel):
 
 def hypervolume_record(studies: Mapping[str, Sequence[TrialRecord]]) -> HypervolumeRecord:
     """Each study's hypervolume after each finished trial (in trial-number order)."""
-    scores = [t.score for ts in studies.values() for t in ts if t.status == "complete" and t.score is not None]
+    scores = [
+        t.score for ts in studies.values() for t in ts if t.status == "complete" and t.score is not None
+    ]
     reference = (2.0, min([0.0, *scores]))
     curves = []
     for name, trials in studies.items():
@@ -52,7 +54,9 @@ def hypervolume_record(studies: Mapping[str, Sequence[TrialRecord]]) -> Hypervol
             seconds.append(spent)
             volumes.append(hypervolume(points, reference))
         curves.append(
-            HypervolumeCurve(study=name, trials=list(range(1, len(done) + 1)), seconds=seconds, hypervolume=volumes)
+            HypervolumeCurve(
+                study=name, trials=list(range(1, len(done) + 1)), seconds=seconds, hypervolume=volumes
+            )
         )
     return HypervolumeRecord(reference=reference, curves=curves)
 
@@ -64,10 +68,16 @@ def hypervolume_figure(record: HypervolumeRecord, title: str = "Hypervolume") ->
         for col, x in ((1, curve.trials), (2, curve.seconds)):
             fig.add_trace(
                 go.Scatter(
-                    x=x, y=curve.hypervolume, mode="lines+markers", line_shape="hv", name=text(curve.study),
-                    legendgroup=text(curve.study), showlegend=col == 1, line={"color": palette[curve.study]},
+                    x=x,
+                    y=curve.hypervolume,
+                    mode="lines+markers",
+                    line_shape="hv",
+                    name=text(curve.study),
+                    legendgroup=text(curve.study),
+                    showlegend=col == 1,
+                    line={"color": palette[curve.study]},
                     meta={"role": "hypervolume", "study": curve.study},
-                ),  # fmt: skip
+                ),
                 row=1,
                 col=col,
             )

@@ -1,7 +1,7 @@
 """Parallel coordinates of the sampled values against score, one line per complete trial.
 
 Numbers stay numbers (spanning more than two decades, they go on a log10 axis); categories
-(forms, positions, presets) get one tick each. Values every trial shares are left out: they
+(forms, positions, presets, and numbers some trials lack) get one tick each. Values every trial shares are left out: they
 were not searched.
 """
 
@@ -42,7 +42,8 @@ def _axis(key: str, raw: list[Any]) -> Axis | None:
         if min(values) > 0 and max(values) / min(values) > 100:
             return Axis(label=f"log10 {key}", values=[math.log10(v) for v in values])
         return Axis(label=key, values=values)
-    ticks = sorted({str(v) for v in raw})
+    numbers = sorted({v for v in raw if isinstance(v, int | float) and not isinstance(v, bool)})
+    ticks = [str(v) for v in numbers] + sorted({str(v) for v in raw} - {str(v) for v in numbers})
     return Axis(label=key, values=[float(ticks.index(str(v))) for v in raw], ticks=ticks)
 
 
@@ -62,7 +63,12 @@ def parallel_figure(record: ParallelRecord, title: str = "Sampled values against
             dim.update(tickvals=list(range(len(axis.ticks))), ticktext=[text(t) for t in axis.ticks])
         dimensions.append(dim)
     dimensions.append({"label": "score", "values": record.score})
-    line = {"color": record.score, "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": "score"}}}
+    line = {
+        "color": record.score,
+        "colorscale": "Viridis",
+        "showscale": True,
+        "colorbar": {"title": {"text": "score"}},
+    }
     trace = go.Parcoords(line=line, dimensions=dimensions, meta={"role": "trials", "numbers": record.numbers})
     return go.Figure(trace).update_layout(**layout(title))
 

@@ -1,10 +1,10 @@
-"""The Pareto front: delta parameters (log axis, percent of the backbone on top) against score.
+"""The Pareto front: delta parameters (log axis, ticks also in percent of the backbone) against score.
 
 Front points are solid and joined by a step line, dominated points faded; colour is the method
 family or any chosen dimension; hovering shows the whole method. Trials that evaluated a
 published preset unchanged are marked as reference points, and full fine-tuning's score, when a
-trial ran it, is a horizontal line. Each trace carries ``meta.role`` (trials, front, presets,
-percent_axis) so that tests and pages can find it.
+trial ran it, is a horizontal line. Each trace carries ``meta.role`` (trials, front, presets) so
+that tests and pages can find it.
 """
 
 from __future__ import annotations
@@ -100,26 +100,20 @@ def _backbone(points: list[Point]) -> float | None:
     return sizes.pop() if len(sizes) == 1 else None
 
 
-def _percent_axis(fig: go.Figure, points: list[Point], backbone: float) -> None:
-    low = min(_x(p) for p in points) / 2
-    high = max(_x(p) for p in points) * 2
-    fig.update_layout(
-        xaxis={"range": [math.log10(low), math.log10(high)]},
-        xaxis2={
-            "type": "log",
-            "overlaying": "x",
-            "side": "top",
-            "title": {"text": "percent of the backbone"},
-            "range": [math.log10(low * 100 / backbone), math.log10(high * 100 / backbone)],
-            "ticksuffix": "%",
-            "showgrid": False,
-        },
-    )
-    fig.add_trace(
-        go.Scatter(x=[low * 100 / backbone], y=[min(p.score for p in points)], xaxis="x2",
-                   mode="markers", marker={"opacity": 0}, hoverinfo="skip", showlegend=False,
-                   meta={"role": "percent_axis"})  # fmt: skip
-    )
+def _si(value: float) -> str:
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:g}{suffix}"
+    return f"{value:g}"
+
+
+def _percent_ticks(fig: go.Figure, points: list[Point], backbone: float) -> None:
+    """Ticks at powers of ten, each labelled with its parameter count and percent of the backbone."""
+    low = math.floor(math.log10(min(_x(p) for p in points)))
+    high = math.ceil(math.log10(max(_x(p) for p in points)))
+    ticks = [10.0**k for k in range(low, high + 1)]
+    labels = [f"{_si(v)}<br>{100 * v / backbone:.3g}%" for v in ticks]
+    fig.update_xaxes(tickvals=ticks, ticktext=labels, title_text=PARAMS_TITLE + " and % of the backbone")
 
 
 def pareto_figure(record: ParetoRecord, title: str = "Pareto front") -> go.Figure:
@@ -135,36 +129,53 @@ def pareto_figure(record: ParetoRecord, title: str = "Pareto front") -> go.Figur
     front = [by_key[key] for key in record.front]
     fig.add_trace(
         go.Scatter(
-            x=[_x(p) for p in front], y=[p.score for p in front], mode="lines", line_shape="hv",
-            name="Pareto front", line={"color": "#444", "width": 1.5}, hoverinfo="skip",
-            customdata=[[p.study, p.number] for p in front], meta={"role": "front"},
-        )  # fmt: skip
+            x=[_x(p) for p in front],
+            y=[p.score for p in front],
+            mode="lines",
+            line_shape="hv",
+            name="Pareto front",
+            line={"color": "#444", "width": 1.5},
+            hoverinfo="skip",
+            customdata=[[p.study, p.number] for p in front],
+            meta={"role": "front"},
+        )
     )
     presets = [p for p in record.points if p.preset]
     if presets:
         fig.add_trace(
             go.Scatter(
-                x=[_x(p) for p in presets], y=[p.score for p in presets], mode="markers+text",
-                name="published presets", text=[text(p.preset) for p in presets], textposition="top center",
-                marker={"symbol": "star-open", "size": 16, "color": "#000"}, hoverinfo="skip",
-                customdata=[[p.study, p.number] for p in presets], meta={"role": "presets"},
-            )  # fmt: skip
+                x=[_x(p) for p in presets],
+                y=[p.score for p in presets],
+                mode="markers+text",
+                name="published presets",
+                text=[text(p.preset) for p in presets],
+                textposition="top center",
+                marker={"symbol": "star-open", "size": 16, "color": "#000"},
+                hoverinfo="skip",
+                customdata=[[p.study, p.number] for p in presets],
+                meta={"role": "presets"},
+            )
         )
     if record.full_finetuning is not None:
         fig.add_hline(
-            y=record.full_finetuning, line_dash="dash", line_color="#888",
-            annotation_text="full fine-tuning", annotation_position="bottom right",
-        )  # fmt: skip
+            y=record.full_finetuning,
+            line_dash="dash",
+            line_color="#888",
+            annotation_text="full fine-tuning",
+            annotation_position="bottom right",
+        )
     fig.update_layout(**layout(title, legend={"title": {"text": text(record.color_by)}}))
     fig.update_xaxes(type="log", title_text=PARAMS_TITLE)
     fig.update_yaxes(title_text=SCORE_TITLE)
     backbone = _backbone(record.points)
     if record.points and backbone:
-        _percent_axis(fig, record.points, backbone)
+        _percent_ticks(fig, record.points, backbone)
     return fig
 
 
-def plot_pareto(trials: Sequence[TrialRecord], color_by: str = "family", title: str = "Pareto front") -> go.Figure:
+def plot_pareto(
+    trials: Sequence[TrialRecord], color_by: str = "family", title: str = "Pareto front"
+) -> go.Figure:
     return pareto_figure(pareto_record(trials, color_by), title)
 
 

@@ -141,7 +141,9 @@ def hypervolume(points: Sequence[tuple[float, float]], reference: tuple[float, f
     """
     x_ref, y_ref = reference
     inside = [(x, y) for x, y in points if x < x_ref and y > y_ref]
-    front = sorted({inside[i] for i in non_dominated([(x, y) for x, y in inside])})
+    front = sorted({inside[i] for i in non_dominated(inside)})
+    if not front:
+        return 0.0
     edges = [x for x, _ in front[1:]] + [x_ref]
     return sum((right - x) * (y - y_ref) for (x, y), right in zip(front, edges, strict=True))
 

@@ -41,8 +41,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("peak MB", "peak_memory_mb"),
     ("failure", "failure_reason"),
 )
-_FORMATS = {"score": "{:.4f}", "delta_params": "{:,}", "percent": "{:.4g}", "train_seconds": "{:.1f}",
-            "latency_ms_batch1": "{:.2f}", "peak_memory_mb": "{:.0f}"}  # fmt: skip
+_FORMATS = {
+    "score": "{:.4f}",
+    "delta_params": "{:,}",
+    "percent": "{:.4g}",
+    "train_seconds": "{:.1f}",
+    "latency_ms_batch1": "{:.2f}",
+    "peak_memory_mb": "{:.0f}",
+}
 
 
 def _cell(field: str, value: Any) -> Cell:

@@ -56,7 +56,10 @@ def delta_tuner(delta: DeltaSpec) -> tuple[str | None, str]:
         return "prompt", ""
     if delta.form == "prefix" and delta.position == "attn_heads":
         if delta.layers != "all":
-            return None, f"{where}: peft's prefix tuning puts a prefix at every layer, this one at {delta.layers}"
+            return (
+                None,
+                f"{where}: peft's prefix tuning puts a prefix at every layer, this one at {delta.layers}",
+            )
         return "prefix", ""
     if delta.form == "bottleneck":
         return None, f"{where}: peft has no bottleneck-adapter tuner that loads into a plain model"
@@ -74,7 +77,9 @@ def peft_tuner(spec: MethodSpec, config: Any) -> str:
         else:
             tuners.add(tuner)
     if not spec.deltas:
-        problems.append("it has no delta modules (its trained parameters are backbone weights: use --format merged)")
+        problems.append(
+            "it has no delta modules (its trained parameters are backbone weights: use --format merged)"
+        )
     if "all" in spec.trainable:
         problems.append("full fine-tuning trains the whole backbone (use --format merged)")
     if "layer_norms" in spec.trainable:
@@ -104,7 +109,9 @@ def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
     heads = head_modules(model) if "head" in spec.trainable else []
     lengths = sum(d.size or 0 for d in spec.deltas)
     if tuner == "prefix":
-        return peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=lengths, prefix_projection=False)
+        return peft.PrefixTuningConfig(
+            task_type=task_type, num_virtual_tokens=lengths, prefix_projection=False
+        )
     if tuner == "prompt":
         return peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=lengths)
     conv1d = family_for(model.config).conv1d

@@ -21,9 +21,7 @@ def non_dominated(points: Sequence[tuple[float, float]]) -> list[int]:
     higher score is better), in input order. Duplicated points are all kept."""
     front = []
     for i, (params, score) in enumerate(points):
-        dominated = any(
-            p <= params and s >= score and (p < params or s > score) for p, s in points
-        )
+        dominated = any(p <= params and s >= score and (p < params or s > score) for p, s in points)
         if not dominated:
             front.append(i)
     return front
@@ -52,7 +50,9 @@ def select_trials(
         if not found:
             raise DeltaspaceError(f"the study has no trial {number}; trials: {[t.number for t in trials]}")
         if found[0].status != "complete":
-            raise DeltaspaceError(f"trial {number} is {found[0].status}; only complete trials can be exported")
+            raise DeltaspaceError(
+                f"trial {number} is {found[0].status}; only complete trials can be exported"
+            )
         return found
     candidates = scored(trials)
     if not candidates:

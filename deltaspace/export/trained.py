@@ -65,20 +65,11 @@ def train_settings(trial: TrialRecord) -> TrainSettings:
 
 
 def source_for(study: StudyRecord, trial: TrialRecord) -> TrialSource:
-    """Backbone, task and data of a stored trial, from its training record or its study's YAML."""
-    spec = yaml.safe_load(study.spec_yaml) or {}
-    fields = {**(spec if isinstance(spec, dict) else {}), **trial.training}
-    task = fields.get("task")
-    if isinstance(task, dict):  # task: {name: ..., data_dir: ...}
-        fields.setdefault("data_dir", task.get("data_dir"))
-        task = task.get("name") or task.get("file")
-    if not fields.get("model") or not task:
-        raise DeltaspaceError(
-            f"study {study.name!r} does not say which model and task trial {trial.number} used "
-            "(expected 'model' and 'task' in the study YAML)"
-        )
-    data_dir = fields.get("data_dir") or fields.get("data")
-    return TrialSource(str(fields["model"]), task, data_dir, train_settings(trial), trial.seed)
+    """Backbone, task and data of a stored trial, from its study's stored StudySpec."""
+    from deltaspace.space.study import study_from_mapping
+
+    spec = study_from_mapping(yaml.safe_load(study.spec_yaml), where=f"stored study {study.name}")
+    return TrialSource(spec.model, spec.task, spec.effective_data_dir, train_settings(trial), trial.seed)
 
 
 def rebuild(source: TrialSource, spec: MethodSpec) -> tuple[Any, Any]:

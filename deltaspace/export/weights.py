@@ -19,9 +19,7 @@ WEIGHTS_FILE = "delta.safetensors"
 
 def trainable_state(model: Any) -> dict[str, Any]:
     """Every trainable parameter, detached on the CPU (tied parameters once)."""
-    return {
-        name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad
-    }
+    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
 
 
 def save_trainable(model: Any, path: str | Path, metadata: dict[str, str] | None = None) -> Path:

@@ -78,13 +78,31 @@ def write_yaml(trial: TrialRecord, source: TrialSource, out_dir: Path, study: st
     return written
 
 
+def unflagged_settings(source: TrialSource) -> dict[str, Any]:
+    """Settings that differ from the defaults and that ``deltaspace train`` takes no flag for."""
+    fields = type(source.settings).model_fields
+    skip = {*TRAIN_FLAGS, "seed", "progress"}
+    return {
+        name: value
+        for name, value in source.settings.model_dump(mode="json").items()
+        if name not in skip and value != fields[name].default
+    }
+
+
 def _readme(trial: TrialRecord, source: TrialSource, out_dir: Path) -> str:
-    return (
+    text = (
         f"# {trial.method_name}: trial {trial.number} of study {trial.study_name}\n\n"
         f"Stored score {trial.score} with seed {trial.seed}; re-run it with\n\n"
         f"    {train_command(out_dir, source)}\n\n"
         "`training.yaml` holds every training setting of the run.\n"
     )
+    extra = unflagged_settings(source)
+    if extra:
+        listed = ", ".join(f"{k}={v}" for k, v in extra.items())
+        text += (
+            f"The command has no flag for these settings of the run; set them as in training.yaml: {listed}\n"
+        )
+    return text
 
 
 def _label(value: Any) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..space.errors import UnknownNameError
 from .errors import SearchError
+from .optuna_quiet import quiet_optuna
 
 if TYPE_CHECKING:
     import optuna
@@ -74,7 +75,8 @@ class CompanionPruning(Pruning):
     """Pruning of a multi-objective trial through its single-objective companion study."""
 
     def __init__(self, companion: optuna.Study, number: int) -> None:
-        super().__init__(companion.ask())
+        with quiet_optuna():
+            super().__init__(companion.ask())
         self.companion = companion
         self.trial.set_user_attr("trial", number)
 

@@ -100,6 +100,13 @@ def _gp(a: SamplerArgs) -> BaseSampler:
 def _grid(a: SamplerArgs) -> BaseSampler:
     from optuna.samplers import GridSampler
 
+    class AskTellGridSampler(GridSampler):
+        """Optuna's GridSampler calls ``Study.stop`` once the grid is visited, which only works inside
+        ``Study.optimize``; workers here use ask/tell and stop at the grid's size themselves."""
+
+        def after_trial(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
     if a.grid_size is None:
         raise ValueError("the grid sampler needs the enumerated space")
-    return GridSampler({GRID_PARAM: list(range(a.grid_size))}, **a.options, seed=a.seed)
+    return AskTellGridSampler({GRID_PARAM: list(range(a.grid_size))}, **a.options, seed=a.seed)

@@ -14,13 +14,11 @@ at exactly ``n``: a trial whose number comes after ``n`` live ones is surplus (`
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..storage import Storage, sqlalchemy_url
+from .optuna_quiet import quiet_optuna
 from .pruners import companion_name, make_pruner
 from .samplers import SamplerArgs, make_sampler
 from .validate import StudyPlan
@@ -31,20 +29,6 @@ if TYPE_CHECKING:
 NUMBER_ATTR = "ds_number"
 COUNTED_FAILURE_ATTR = "ds_status"
 MAX_RETRIES = 3
-
-
-@contextmanager
-def quiet_optuna() -> Iterator[None]:
-    """Silence what Optuna says about the features used here on purpose: heartbeats (experimental)
-    with ask/tell instead of ``Study.optimize`` (this module beats for the trial itself)."""
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings(
-            "ignore", message="Heartbeat of storage is supposed to be used with Study.optimize"
-        )
-        yield
 
 
 def optuna_storage(url: str, plan: StudyPlan) -> optuna.storages.RDBStorage:

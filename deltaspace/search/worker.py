@@ -21,6 +21,7 @@ from ..storage import Storage
 from ..trainers.result import TrialResult
 from .budget import CONSTRAINT_ATTR, check_point
 from .objective import Outcome, Trainer, TrialEvaluator, train_with_run_trial
+from .optuna_quiet import quiet_optuna
 from .pruners import pruning_for
 from .samplers import GRID_PARAM
 from .space_sampling import SampledPoint, TrialLike, sample_point
@@ -32,7 +33,6 @@ from .study_db import (
     open_companion,
     open_study,
     optuna_storage,
-    quiet_optuna,
     recover_stale,
     requeue,
 )

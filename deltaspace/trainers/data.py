@@ -59,18 +59,17 @@ def load_split(
             found = sorted(p.name for p in Path(data_dir).iterdir()) if Path(data_dir).is_dir() else "nothing"
             raise TaskDataError(f"task {task.name}: {split} file {path} not found; {data_dir} holds {found}")
         builder, options = file_format(path)
-        where = str(path)
-        load = lambda: datasets.load_dataset(builder, data_files=str(path), split="train", **options)  # noqa: E731
+        where, args, kwargs = str(path), (builder,), {"data_files": str(path), "split": "train", **options}
     elif task.hub is not None:
-        hub = task.hub
-        where = f"hub dataset {hub.path}{'/' + hub.name if hub.name else ''} split {getattr(hub, f'{split}_split')}"
-        load = lambda: datasets.load_dataset(hub.path, hub.name, split=getattr(hub, f"{split}_split"))  # noqa: E731
+        hub_split = getattr(task.hub, f"{split}_split")
+        where = f"hub dataset {task.hub.path}{'/' + task.hub.name if task.hub.name else ''} split {hub_split}"
+        args, kwargs = (task.hub.path, task.hub.name), {"split": hub_split}
     else:
         raise TaskDataError(
             f"task {task.name} has no hub source: give the directory of its files (--data-dir)"
         )
     try:
-        rows = load()
+        rows = datasets.load_dataset(*args, **kwargs)
     except Exception as exc:  # datasets raises many types for unreadable or empty files
         if data_dir is not None and Path(where).stat().st_size == 0:
             raise TaskDataError(f"{where}: the {split} split is empty (0 rows)") from None

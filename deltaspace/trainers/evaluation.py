@@ -17,7 +17,7 @@ import numpy as np
 
 from .batching import collate, sorted_batches
 from .data import Encoded
-from .metrics import compute_metrics
+from .metrics import COMBINED, compute_metrics
 from .settings import TrainSettings
 from .tasks import TaskSpec
 
@@ -54,9 +54,8 @@ class Evaluator:
 
     def __call__(self) -> tuple[float, dict[str, float]]:
         predictions = self.predict(sorted_batches(self.data.lengths, self.settings.eval_batch_size))
-        metrics = compute_metrics(
-            (*self.task.metrics, self.task.primary_metric), predictions, self.data.references
-        )
+        combined = (COMBINED,) if self.task.primary_metric == COMBINED else ()
+        metrics = compute_metrics((*self.task.metrics, *combined), predictions, self.data.references)
         return metrics[self.task.primary_metric], metrics
 
     def predict(self, batches: list[np.ndarray]) -> list[Any]:

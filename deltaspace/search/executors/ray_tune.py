@@ -31,9 +31,10 @@ from ...storage import Storage, TrialNotFoundError
 from ...trainers.result import EvalPoint, TrialResult
 from ..budget import CONSTRAINT_ATTR, check_point
 from ..objective import Trainer, TrialEvaluator
+from ..optuna_quiet import quiet_optuna
 from ..pruners import Pruning
 from ..samplers import SamplerArgs, make_sampler
-from ..study_db import count_slots, ds_number, open_study, optuna_storage, quiet_optuna, recover_stale
+from ..study_db import count_slots, ds_number, open_study, optuna_storage, recover_stale
 from ..validate import StudyPlan, check_study
 from ..worker import Heartbeat, point_for
 from . import ExecutorOptions

@@ -1,0 +1,177 @@
+"""The JSON API (``/api``): studies, trials, Pareto fronts and figures as plotly JSON, launching
+and cancelling studies, and exports. Read-only over storage except for queueing and cancelling:
+the service never trains (``deltaspace worker`` runs queued studies)."""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from deltaspace.storage import Storage, StudySummary, TrialRecord
+
+from .figures import FIGURES, build_figure
+from .pareto import ParetoRecord, pareto_record
+from .submit import StudyProblems, parse_study
+
+router = APIRouter(prefix="/api", tags=["studies"])
+
+
+def storage_of(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+StorageDep = Annotated[Storage, Depends(storage_of)]
+
+
+class StudyOut(BaseModel):
+    """One study: its record, trial counts per status and best complete score."""
+
+    name: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    n_trials_target: int | None
+    counts: dict[str, int]
+    best_score: float | None
+    error: str | None
+    spec_yaml: str
+
+
+class StudyIn(BaseModel):
+    """A study file's text (YAML), as ``deltaspace run`` reads it."""
+
+    yaml: str
+
+
+class Problem(BaseModel):
+    loc: list[str]
+    path: str
+    msg: str
+    type: str
+
+
+class Problems(BaseModel):
+    detail: list[Problem]
+
+
+def study_out(storage: Storage, name: str) -> StudyOut:
+    record = storage.get_study(name)
+    complete = [t.score for t in storage.list_trials(name, status="complete") if t.score is not None]
+    return StudyOut(
+        **record.model_dump(include=set(StudyOut.model_fields) - {"counts", "best_score"}),
+        counts=storage.trial_counts(name),
+        best_score=max(complete) if complete else None,
+    )
+
+
+def figure_response(fig: Any) -> Response:
+    return Response(fig.to_json(), media_type="application/json")
+
+
+@router.get("/studies", response_model=list[StudySummary])
+def list_studies(storage: StorageDep) -> list[StudySummary]:
+    """Every study with its status and trial counts, oldest first."""
+    return storage.list_studies()
+
+
+@router.post("/studies", status_code=201, response_model=StudyOut, responses={422: {"model": Problems}})
+def submit_study(body: StudyIn, storage: StorageDep, request: Request) -> Any:
+    """Validate a study YAML and queue it; a worker beside the database runs it."""
+    try:
+        submission = parse_study(body.yaml, request.app.state.base_dir)
+    except StudyProblems as exc:
+        return JSONResponse({"detail": exc.problems}, status_code=422)
+    storage.create_study(
+        submission.name, submission.spec_yaml, status="queued", n_trials_target=submission.n_trials
+    )
+    return study_out(storage, submission.name)
+
+
+# Routes whose path ends in two segments come first: a study name may contain "/" (the
+# path converter matches it), and "NAME/figures/pareto" must not match "{name}/pareto".
+@router.get("/studies/{name:path}/figures/{figure}")
+def study_figure(name: str, figure: str, storage: StorageDep, color_by: str | None = None) -> Response:
+    """One figure of the study as plotly JSON (``Plotly.react(div, fig.data, fig.layout)``)."""
+    return figure_response(build_figure(figure, {name: storage.list_trials(name)}, color_by))
+
+
+@router.get("/studies/{name:path}/trials", response_model=list[TrialRecord])
+def list_trials(name: str, storage: StorageDep, status: str | None = None) -> list[TrialRecord]:
+    """The study's trials by number, optionally only those with ``status``."""
+    return storage.list_trials(name, status=status)
+
+
+@router.get("/studies/{name:path}/pareto", response_model=ParetoRecord)
+def pareto(name: str, storage: StorageDep, color_by: str = "family") -> ParetoRecord:
+    """Every scored trial with the non-dominated ones flagged, and the front in order."""
+    return pareto_record(storage.list_trials(name), color_by)
+
+
+@router.get("/studies/{name:path}/figures", response_model=list[str])
+def figure_names(name: str, storage: StorageDep) -> list[str]:
+    storage.get_study(name)
+    return list(FIGURES)
+
+
+@router.post("/studies/{name:path}/cancel", response_model=StudyOut)
+def cancel_study(name: str, storage: StorageDep) -> StudyOut:
+    """Cancel a queued or running study (workers stop at their next status check)."""
+    storage.cancel_study(name)
+    return study_out(storage, name)
+
+
+@router.get(
+    "/studies/{name:path}/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export(
+    name: str,
+    storage: StorageDep,
+    fmt: Annotated[Literal["yaml", "weights", "peft", "merged"], Query(alias="format")] = "yaml",
+    selection: Literal["best", "pareto", "trial"] = "best",
+    trial: int | None = None,
+) -> Response:
+    """The export of the best trial, the Pareto front or one trial, as a zip of its folder(s).
+
+    Formats other than yaml need weights the trials kept: the service never retrains.
+    """
+    from deltaspace.export import export_study
+
+    with tempfile.TemporaryDirectory(prefix="deltaspace-export-") as work:
+        out = Path(work) / "export"
+        export_study(storage, name, fmt, out, selection=selection, number=trial, allow_training=False)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(out.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(out))
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{name}-{fmt}.zip")
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/compare/{figure}")
+def compare_figure(
+    figure: str, storage: StorageDep, study: Annotated[list[str], Query()], color_by: str | None = None
+) -> Response:
+    """One figure over several studies (``?study=a&study=b``): one front, one line per study."""
+    return figure_response(build_figure(figure, {s: storage.list_trials(s) for s in study}, color_by))
+
+
+@router.get("/studies/{name:path}", response_model=StudyOut)
+def get_study(name: str, storage: StorageDep) -> StudyOut:
+    """One study: status, counts, best score, error and its stored spec."""
+    return study_out(storage, name)
