@@ -114,6 +114,16 @@ def test_malformed_study_gets_422_with_the_field_path(service: httpx.Client, tex
     assert all(p["loc"][:2] == ["body", "yaml"] and p["msg"] for p in problems)
 
 
+def test_serve_binds_localhost_by_default() -> None:
+    from typer.testing import CliRunner
+
+    from deltaspace import cli
+
+    cli._register_optional_commands()
+    result = CliRunner().invoke(cli.app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "127.0.0.1" in result.output and "8050" in result.output
+
+
 def test_dashboard_escapes_study_names(service: httpx.Client) -> None:
     page = service.get(f"/studies/{url_of(XSS)}")
     assert page.status_code == 200

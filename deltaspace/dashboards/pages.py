@@ -7,7 +7,7 @@ import functools
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from .api import StorageDep
@@ -55,7 +55,7 @@ def compare_page(storage: StorageDep, study: Annotated[list[str], Query()] = [])
 
 
 @router.get("/launch", response_class=HTMLResponse)
-def launch_page(request: Request) -> HTMLResponse:
+def launch_page() -> HTMLResponse:
     return page("launch.html")
 
 

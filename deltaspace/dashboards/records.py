@@ -1,8 +1,12 @@
-"""Compute, then draw: the plain records every figure is drawn from.
+"""Compute, then draw: what every figure's record is made of.
 
-Each ``*_record`` function turns stored `TrialRecord`s into a small pydantic record that tests
-check and the JSON API returns; the figure modules (``pareto.py``, ``effects.py``, ...) only draw
-them. Strings here are raw user text: whoever renders them escapes them.
+Each figure module (``pareto.py``, ``effects.py``, ``hypervolume.py``, ``parallel.py``,
+``table.py``) has a ``*_record`` function that turns stored `TrialRecord`s into a small pydantic
+record (which tests check and the JSON API returns) and a function that only draws it. They share
+what is here: a complete trial as a `Point`, method families and dimension labels, the published
+preset a trial evaluated, and the hypervolume. Strings stay raw user text: whoever renders them
+escapes them. The non-dominated filter is export's (``deltaspace.export.select``), so the front a
+page shows and the front ``deltaspace export --pareto`` writes are one computation.
 """
 
 from __future__ import annotations

@@ -62,7 +62,6 @@ def export_trial(
     source: TrialSource,
     *,
     allow_training: bool = True,
-    trained: TrainedTrial | None = None,
 ) -> Exported:
     """Write one trial; builds (and, without kept weights, retrains) its model unless ``fmt`` is yaml."""
     if fmt not in FORMATS:
@@ -71,7 +70,7 @@ def export_trial(
     notes: list[str] = []
     if fmt != "yaml":
         with tempfile.TemporaryDirectory(prefix="deltaspace-export-") as work:
-            trained = trained or trained_trial(trial, source, Path(work), allow_training=allow_training)
+            trained = trained_trial(trial, source, Path(work), allow_training=allow_training)
             notes = _writers()[fmt](trained, out_dir)
     write_yaml(trial, source, out_dir)
     files = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
