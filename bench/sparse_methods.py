@@ -71,15 +71,17 @@ def lottery_selection(applied: Any, tokenizer: Any, steps: int, seed: int) -> fl
     return time.perf_counter() - tic
 
 
-def merged_score(model: nn.Module, tokenizer: Any, settings: Any) -> float:
+def merged_score(model: nn.Module, tokenizer: Any, settings: Any) -> tuple[float, float]:
+    """(accuracy, ms per example at batch 32) of a merged model."""
     from deltaspace.trainers.data import encode, load_split
     from deltaspace.trainers.evaluation import Evaluator
     from deltaspace.trainers.tasks import resolve_task
 
     task = resolve_task("sst2")
     valid = encode(task, load_split(task, "validation", DATA), tokenizer, settings.max_length)
-    score, _ = Evaluator(model.eval(), task, valid, tokenizer, settings, torch.device("cpu"))()
-    return score
+    evaluator = Evaluator(model.eval(), task, valid, tokenizer, settings, torch.device("cpu"))
+    score, _ = evaluator()
+    return score, evaluator.latency_ms(32, settings.latency_batches)
 
 
 def run(name: str, steps: int, select_steps: int, seed: int, threads: int) -> dict[str, Any]:
@@ -121,7 +123,7 @@ def run(name: str, steps: int, select_steps: int, seed: int, threads: int) -> di
     }
     if result.status == "complete" and not merge_problems(spec.deltas) and spec.deltas:
         merged = applied.merge()
-        row["merged_accuracy"] = merged_score(merged, tokenizer, settings)
+        row["merged_accuracy"], row["merged_latency_ms_batch32"] = merged_score(merged, tokenizer, settings)
         row["merged_has_pretrained_parameters_only"] = {
             n for n, _ in merged.named_parameters()
         } == pretrained_names
@@ -150,15 +152,27 @@ def main() -> None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(rows, indent=2))
             print(json.dumps(row), flush=True)
-    header = f"{'method':15s} {'acc':>6s} {'merged':>6s} {'trainable':>10s} {'stored':>9s} {'indices':>8s} {'extra':>7s} {'s':>6s}"
-    print(header)
+    print(summary(rows))
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """A markdown table: accuracy (trained / merged), parameters, ms per example at batch 32 (before / after merge)."""
+    lines = [
+        "| method | steps | seed | accuracy | merged | trainable | stored | indices | extra at inference | ms/ex | merged ms/ex |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def num(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
     for r in rows:
-        merged = r.get("merged_accuracy")
-        print(
-            f"{r['method']:15s} {r['accuracy'] or float('nan'):6.3f} {merged if merged is not None else float('nan'):6.3f} "
-            f"{r['trainable']:10,d} {r['stored']:9,d} {r['stored_indices']:8,d} {r['inference_extra']:7,d} "
-            f"{r['train_seconds']:6.0f}"
+        lines.append(
+            f"| {r['method']} | {r['steps']} | {r['seed']} | {num(r['accuracy'], '.3f')} | "
+            f"{num(r.get('merged_accuracy'), '.3f')} | {r['trainable']:,} | {r['stored']:,} | "
+            f"{r['stored_indices']:,} | {r['inference_extra']:,} | {num(r['latency_ms_batch32'], '.2f')} | "
+            f"{num(r.get('merged_latency_ms_batch32'), '.2f')} |"
         )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

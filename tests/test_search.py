@@ -110,7 +110,7 @@ def test_over_budget_point_is_infeasible_and_never_trained(tmp_path) -> None:
     assert big.status == "infeasible" and big.steps is None and big.train_seconds is None
     assert big.delta_params == 2 * 6 * 64 * 768 and "exceed max_delta_params=20,000" in big.failure_reason
     assert by_size[2].status == "complete"
-    constraints = sorted(t.user_attrs["constraint"] for t in optuna_trials(url, "budget"))
+    constraints = sorted(t.constraints["budget"] for t in optuna_trials(url, "budget"))
     assert constraints[0] < 0 < constraints[1]
 
 

@@ -70,6 +70,7 @@ def test_killed_worker_trial_is_failed_and_run_again(url: str) -> None:
     while not storage.list_trials("lost", "running") and time.monotonic() < deadline:
         time.sleep(0.2)
     (running,) = storage.list_trials("lost", "running")
+    time.sleep(0.5)  # mid-trial, heartbeats written
     os.kill(worker.pid, signal.SIGKILL)
     worker.join()
     time.sleep(2.5)  # past the grace period (2 s) without a heartbeat
@@ -79,7 +80,7 @@ def test_killed_worker_trial_is_failed_and_run_again(url: str) -> None:
     lost = storage.get_trial("lost", running.number)
     assert lost.status == "failed" and lost.failure_reason.startswith("worker lost: no heartbeat")
 
-    run_study(study_from_mapping(study), url, options=ExecutorOptions(trainer=FakeTrainer()))
+    run_study(study_from_mapping(study), url, options=ExecutorOptions(trainer=FakeTrainer(), timeout=120))
     trials = storage.list_trials("lost")
     assert len(trials) == 3 and {t.status for t in trials} == {"complete"}
     rerun = storage.get_trial("lost", running.number)

@@ -78,6 +78,7 @@ def test_complete_result_has_everything(tiny_bert, tokenizer, sst2_dir) -> None:
     assert [p.step for p in result.eval_curve] == [2, 4] and result.steps == 4
     assert result.score == max(p.score for p in result.eval_curve) and "accuracy" in result.metrics
     assert result.method_name == "lora" and result.delta_params > 0 and result.head_params > 0
+    assert result.learning_rate == 2e-3
     assert 0 < result.percent < 100 and result.trainable_params == result.delta_params + result.head_params
     assert result.train_seconds > 0 and result.train_examples_per_second > 0 and result.peak_memory_mb >= 0
     assert result.latency_ms_batch1 and result.latency_ms_batch32 is None  # 24 examples: no batch of 32
@@ -132,6 +133,15 @@ def test_model_keeps_best_weights(tiny_bert, tokenizer, stsb_dir) -> None:
     score, _ = Evaluator(applied.model, task, valid, tok, settings, torch.device("cpu"))()
     assert result.eval_curve[-1].score < result.score  # the last evaluation was not the best
     assert score == result.score
+
+
+def test_default_learning_rate_follows_the_forms() -> None:
+    from deltaspace.space import preset
+    from deltaspace.trainers.settings import FORM_LEARNING_RATES, default_lr
+
+    assert default_lr(preset("lora")) == FORM_LEARNING_RATES["low_rank"]
+    assert default_lr(preset("mam")) == min(FORM_LEARNING_RATES["prefix"], FORM_LEARNING_RATES["bottleneck"])
+    assert default_lr(preset("full")) == 2e-5 and default_lr(preset("bitfit")) == default_lr(None) == 1e-3
 
 
 def test_settings_validation() -> None:

@@ -2,26 +2,20 @@
 
 The count comes from ``deltaspace.space.accounting`` on the model's dimensions (its config only),
 so an over-budget point costs no model load and no training step. Its verdict is an Optuna
-constraint value (``<= 0`` feasible): the relative excess over the tightest budget, stored as the
-trial's user attribute ``constraint`` and read back by every constrained sampler through
-:func:`constraints`.
+constraint value (``<= 0`` feasible): the relative excess over the tightest budget, set on the
+trial as constraint ``budget`` (``Trial.set_constraint``), which every constrained sampler reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..space.accounting import ModelDims, ParamCount, count_method
 from ..space.errors import SpecError
 from ..space.study import Budget
 from .space_sampling import SampledPoint
 
-if TYPE_CHECKING:
-    from optuna.trial import FrozenTrial
-
-CONSTRAINT_ATTR = "constraint"
+CONSTRAINT = "budget"
 INVALID_VIOLATION = 1.0  # a combination the DeltaSpec validator refuses
 
 
@@ -66,8 +60,3 @@ def check_point(point: SampledPoint, dims: ModelDims, budget: Budget) -> BudgetC
             f"exceed {limit}"
         )
     return BudgetCheck(count, violation, reason)
-
-
-def constraints(trial: FrozenTrial) -> Sequence[float]:
-    """Optuna's ``constraints_func``: the stored verdict (trials without one count as feasible)."""
-    return (float(trial.user_attrs.get(CONSTRAINT_ATTR, 0.0)),)

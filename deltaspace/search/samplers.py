@@ -1,9 +1,9 @@
 """The sampler registry: a study file names one (``search: {sampler: tpe}``), options pass through.
 
-Every constrained sampler reads the budget verdict through ``budget.constraints``, so over-budget
-points steer the search away without being trained. ``tpe`` is multivariate over groups of
-parameters that occur together (the conditional space of arms and slots), multi-objective, and
-uses the constant liar so that parallel workers spread out. ``gp`` is Optuna's Gaussian-process
+Every constrained sampler (tpe, nsga2, gp) reads the budget verdict that workers set on each
+trial (``Trial.set_constraint``), so over-budget points steer the search away untrained. ``tpe``
+is multivariate over groups of parameters that occur together (the conditional space of arms and
+slots), multi-objective, and uses the constant liar so that parallel workers spread out. ``gp`` is Optuna's Gaussian-process
 sampler; it models only the parameters every trial shares and samples the conditional ones at
 random. ``grid`` walks every point of the space once (see ``validate.py``: ranges are refused).
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..space.errors import UnknownNameError
-from .budget import constraints
 from .errors import SearchError
+from .optuna_quiet import quiet_optuna
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
@@ -56,7 +56,8 @@ def make_sampler(name: str, args: SamplerArgs) -> BaseSampler:
     if name not in _SAMPLERS:
         raise UnknownNameError(f"search.sampler: unknown sampler {name!r}; known: {', '.join(_SAMPLERS)}")
     try:
-        return _SAMPLERS[name](args)
+        with quiet_optuna():  # TPE's group option is marked experimental
+            return _SAMPLERS[name](args)
     except (TypeError, ValueError) as exc:
         raise SearchError(f"search.sampler: {name} does not accept options {args.options}: {exc}") from None
 
@@ -65,20 +66,15 @@ def make_sampler(name: str, args: SamplerArgs) -> BaseSampler:
 def _tpe(a: SamplerArgs) -> BaseSampler:
     from optuna.samplers import TPESampler
 
-    defaults = {
-        "multivariate": True,
-        "group": True,
-        "constant_liar": True,
-        "warn_independent_sampling": False,
-    }
-    return TPESampler(**{**defaults, **a.options}, seed=a.seed, constraints_func=constraints)
+    defaults = {"multivariate": True, "group": True, "constant_liar": True}
+    return TPESampler(**{**defaults, **a.options}, seed=a.seed)
 
 
 @register_sampler("nsga2")
 def _nsga2(a: SamplerArgs) -> BaseSampler:
     from optuna.samplers import NSGAIISampler
 
-    return NSGAIISampler(**a.options, seed=a.seed, constraints_func=constraints)
+    return NSGAIISampler(**a.options, seed=a.seed)
 
 
 @register_sampler("random")
@@ -93,7 +89,7 @@ def _gp(a: SamplerArgs) -> BaseSampler:
     from optuna.samplers import GPSampler
 
     options = {"warn_independent_sampling": False, **a.options}
-    return GPSampler(**options, seed=a.seed, constraints_func=constraints)
+    return GPSampler(**options, seed=a.seed)
 
 
 @register_sampler("grid")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..storage import Storage
 from ..trainers.result import TrialResult
-from .budget import CONSTRAINT_ATTR, check_point
+from .budget import CONSTRAINT, check_point
 from .objective import Outcome, Trainer, TrialEvaluator, train_with_run_trial
 from .optuna_quiet import quiet_optuna
 from .pruners import pruning_for
@@ -66,12 +66,14 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="deltaspace-heartbeat", daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:  # the first beat at once: a trial without any beat is never found stale
             for beat in self.beats:
                 try:
                     beat()
                 except Exception as exc:  # a missed beat is not worth a trial; the next one may land
                     log.debug("heartbeat failed: %s", exc)
+            if self._stop.wait(self.interval):
+                return
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -127,18 +129,17 @@ class Worker:
         from optuna.trial import TrialState
 
         number = ds_number(trial)
-        point = point_for(trial, self.plan)
-        check = check_point(point, self.plan.dims, self.plan.spec.budget)
-        trial.set_user_attr(CONSTRAINT_ATTR, check.violation)
-        pruning = (
-            pruning_for(trial, self.companion, self.plan.spec.search.pruner.name) if check.feasible else None
-        )
         beats = [
             lambda: self.optuna_storage.record_heartbeat(trial._trial_id),
             lambda: self.storage.heartbeat(self.plan.spec.name, number),
         ]
         try:
             with Heartbeat(self.plan.spec.search.heartbeat_interval, beats):
+                point = point_for(trial, self.plan)
+                check = check_point(point, self.plan.dims, self.plan.spec.budget)
+                trial.set_constraint(CONSTRAINT, check.violation)
+                search = self.plan.spec.search
+                pruning = pruning_for(trial, self.companion, search.pruner.name) if check.feasible else None
                 outcome = self.evaluator.evaluate(number, point, check, pruning)
         except BaseException as exc:
             self._abandon(trial, number, exc)

@@ -92,6 +92,7 @@ def print_result(result: TrialResult, console: Any = None) -> None:
     row("delta params", result.delta_params, "{:,}")
     row("head params", result.head_params, "{:,}")
     row("trainable / backbone", result.percent, "{:.3f} %")
+    row("learning rate", result.learning_rate, "{:g}")
     row("steps", result.steps)
     row("train seconds", result.train_seconds, "{:.1f}")
     row("train examples/s", result.train_examples_per_second, "{:.1f}")

@@ -20,7 +20,7 @@ from .batching import collate, length_grouped_batches
 from .data import Encoded
 from .evaluation import autocast
 from .result import EvalPoint
-from .settings import TrainSettings
+from .settings import TrainSettings, default_lr
 
 if TYPE_CHECKING:
     import torch
@@ -66,7 +66,8 @@ def make_optimizer(
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=settings.lr)
+    lr = settings.lr if settings.lr is not None else default_lr(None)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * steps), steps)
     return optimizer, scheduler
 

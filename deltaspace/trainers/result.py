@@ -48,6 +48,7 @@ class TrialResult(BaseModel):
     task: str = ""
     method_name: str = ""
     seed: int = 0
+    learning_rate: float | None = None  # the AdamW rate used (settings or the method's default)
     # scores on the validation split
     score: float | None = None
     primary_metric: str = ""

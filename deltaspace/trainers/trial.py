@@ -20,7 +20,7 @@ from .evaluation import Evaluator
 from .loop import OnEval, train_loop
 from .measure import PeakMemory, provenance
 from .result import TrialResult
-from .settings import TrainSettings
+from .settings import TrainSettings, default_lr
 from .tasks import TaskSpec, resolve_task
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ def run_trial(
         method_spec = resolve_method(method)
     except DeltaspaceError as exc:
         return TrialResult(status="failed", failure_reason=str(exc), seed=settings.seed)
+    if settings.lr is None:
+        settings = settings.model_copy(update={"lr": default_lr(method_spec)})
     if data_dir is None and isinstance(task, str | Path) and Path(task).suffix in (".yaml", ".yml"):
         data_dir = Path(task).parent
 
@@ -130,12 +132,14 @@ def _trial(
     import transformers
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    settings = settings if settings.lr is not None else settings.model_copy(update={"lr": default_lr(None)})
     result = TrialResult(
         status="failed",
         task=task.name,
         method_name=method_name,
         seed=settings.seed,
         primary_metric=task.primary_metric,
+        learning_rate=settings.lr,
     )
     data_label = str(data_dir) if data_dir is not None else f"hub {task.hub.path if task.hub else '?'}"
     threads = torch.get_num_threads()

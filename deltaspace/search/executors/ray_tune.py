@@ -17,6 +17,8 @@ import functools
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -29,7 +31,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ...space.study import study_from_mapping
 from ...storage import Storage, TrialNotFoundError
 from ...trainers.result import EvalPoint, TrialResult
-from ..budget import CONSTRAINT_ATTR, check_point
+from ..budget import CONSTRAINT, check_point
 from ..objective import Trainer, TrialEvaluator
 from ..optuna_quiet import quiet_optuna
 from ..pruners import Pruning
@@ -61,16 +63,10 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, options.workers))
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
 
-    def space(trial: Any) -> dict[str, Any]:
-        number = ds_number(trial)
-        point = point_for(trial, plan)
-        trial.set_user_attr(CONSTRAINT_ATTR, check_point(point, plan.dims, spec.budget).violation)
-        return {"ds_number": number, "ds_trial_id": trial._trial_id}
-
     sampler = make_sampler(spec.search.sampler.name, SamplerArgs(spec.search.sampler.options, spec.search.seed,
                                                                  len(plan.grid) if plan.grid else None))  # fmt: skip
     searcher = OptunaSearch(
-        space=space,
+        space=DefineByRun(plan),
         metric=list(spec.objectives) if len(spec.objectives) > 1 else "score",
         mode=[d[:3] for d in spec.directions] if len(spec.objectives) > 1 else "max",
         sampler=sampler,
@@ -79,7 +75,7 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
     )
     scheduler = None
     if spec.search.pruner.name != "none":
-        max_t = spec.budget.max_steps
+        max_t = spec.budget.max_steps + 1  # the final report's step: ASHA stops what reaches max_t
         scheduler = ASHAScheduler(time_attr="step", metric="score", mode="max", max_t=max_t,
                                   grace_period=max(1, max_t // 4), reduction_factor=2)  # fmt: skip
     trainable = tune.with_parameters(
@@ -98,13 +94,27 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
             name=f"deltaspace-{spec.name}-{int(time.time())}",
             storage_path=os.path.join(tempfile.gettempdir(), "deltaspace-ray"),
             verbose=0,
-            callbacks=[_Recorder(url, spec.name, options)],
+            callbacks=[_Recorder(url, spec.name, options.poll)],
         ),
     )
     with quiet_optuna():
         tuner.fit()
     if plan.n_trials is not None and count_slots(study).finished >= plan.n_trials:
         storage.set_study_status(spec.name, "complete")
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """OptunaSearch's space: sample the point, set its budget constraint, name its ds_ trial.
+    (A class, not a closure: Tune pickles its searcher with the experiment state.)"""
+
+    plan: StudyPlan
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        number = ds_number(trial)
+        point = point_for(trial, self.plan)
+        trial.set_constraint(CONSTRAINT, check_point(point, self.plan.dims, self.plan.spec.budget).violation)
+        return {"ds_number": number, "ds_trial_id": trial._trial_id}
 
 
 @functools.lru_cache(maxsize=4)
@@ -143,20 +153,36 @@ def ray_trial(config: dict[str, Any], *, url: str, spec_yaml: str, trainer: Trai
             number, point, check, _TunePruning(placeholder) if check.feasible else None
         )
     if outcome.values is not None:  # failed trials report nothing: Optuna records them pruned
-        last_step = outcome.result.steps if outcome.result else 0
-        tune.report({**dict(zip(spec.objectives, outcome.values, strict=True)), "step": last_step})
+        final = {**dict(zip(spec.objectives, outcome.values, strict=True)), "step": spec.budget.max_steps + 1}
+        tune.report(final)
 
 
 class _Recorder(tune.Callback):
-    """Driver-side callback: records trials Tune stopped (ASHA) or lost, and drives the display."""
+    """Driver-side callback: records trials Tune stopped (ASHA) or lost, and drives the display.
 
-    def __init__(self, url: str, study: str, options: ExecutorOptions) -> None:
-        self.storage, self.study, self.options, self.last_poll = Storage(url), study, options, 0.0
+    Tune pickles its callbacks with the experiment state: the database connection and the display
+    stay out of the pickle (a restored recorder reconnects and draws nothing)."""
+
+    def __init__(self, url: str, study: str, poll: Callable[[], None] | None = None) -> None:
+        self.url, self.study, self.poll, self.last_poll = url, study, poll, 0.0
+        self._storage: Storage | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "study": self.study}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], state["study"])  # type: ignore[misc]
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = Storage(self.url)
+        return self._storage
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-        if self.options.poll is not None and time.monotonic() - self.last_poll > 1.0:
+        if self.poll is not None and time.monotonic() - self.last_poll > 1.0:
             self.last_poll = time.monotonic()
-            self.options.poll()
+            self.poll()
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._close(trial, "pruned", "stopped early by ASHA")

@@ -1,0 +1,41 @@
+"""The Ray executor: a tiny study on a local Ray instance writes the same ``ds_`` records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from search_support import study_dict
+
+from deltaspace.search.executors import ExecutorOptions
+from deltaspace.search.fake_trainer import FakeTrainer
+from deltaspace.search.study_runner import run_study
+from deltaspace.space.study import study_from_mapping
+from deltaspace.storage import Storage
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture
+def local_ray() -> Iterator[None]:
+    ray = pytest.importorskip("ray")
+    yield
+    ray.shutdown()
+
+
+def test_ray_executor_runs_a_study_into_sql(local_ray: None, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'ds.db'}"
+    study = study_dict(
+        "on-ray", "minilm", None, budget={"n_trials": 4, "max_delta_params": 200_000},
+        methods={"lora": {"size": [2, 4, 64]}}, search={"sampler": "random", "pruner": "median"},
+    )  # fmt: skip
+    options = ExecutorOptions(workers=2, trainer=FakeTrainer(seconds=0.2))
+    run_study(study_from_mapping(study), url, "ray", options)
+    storage = Storage(url)
+    trials = storage.list_trials("on-ray")
+    assert len(trials) == 4 and len({t.number for t in trials}) == 4
+    assert {t.status for t in trials} <= {"complete", "pruned", "infeasible"}
+    complete = [t for t in trials if t.status == "complete"]
+    assert complete and all(t.score is not None and t.worker_pid for t in complete)
+    assert all(t.status == "infeasible" for t in trials if t.params["lora.size"] == 64)  # 589,824 > 200,000
+    assert storage.get_study("on-ray").status == "complete"
