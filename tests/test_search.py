@@ -158,3 +158,22 @@ def test_local_executor_splits_threads_and_devices() -> None:
         assert visible_devices() == ["2", "3"]
     with mock.patch.dict(os.environ, {"CUDA_VISIBLE_DEVICES": "-1"}):
         assert visible_devices() == []
+
+
+def test_worker_without_a_study_claims_queued_ones(tmp_path) -> None:
+    from deltaspace.search.study_runner import serve_queue
+
+    url = f"sqlite:///{tmp_path / 'ds.db'}"
+    storage = Storage(url)
+    for name in ("queued-a", "queued-b"):
+        spec = study_from_mapping(study_dict(name, "minilm", None, budget={"n_trials": 2}))
+        storage.create_study(name, spec.to_yaml(), status="queued", n_trials_target=2)
+    broken = study_dict("queued-c", "minilm", None)
+    broken["task"] = "nope"
+    storage.create_study("queued-c", study_from_mapping(broken).to_yaml(), status="queued")
+    done = serve_queue(url, exit_when_idle=True, trainer=FakeTrainer())
+    assert done == ["queued-a", "queued-b"]
+    assert [storage.get_study(n).status for n in ("queued-a", "queued-b")] == ["complete", "complete"]
+    assert storage.trial_counts("queued-a")["complete"] == 2
+    failed = storage.get_study("queued-c")
+    assert failed.status == "failed" and "unknown task 'nope'" in failed.error
