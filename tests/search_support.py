@@ -13,7 +13,13 @@ from typing import Any
 
 import yaml
 
-WORDS = ["a fine film", "dull and slow going", "the best of the year", "not good", "rather bad acting all round"]
+WORDS = [
+    "a fine film",
+    "dull and slow going",
+    "the best of the year",
+    "not good",
+    "rather bad acting all round",
+]
 
 
 def make_tiny_model(folder: Path) -> Path:
@@ -44,14 +50,24 @@ def study_dict(name: str, model: Path | str, data: Path | None, **overrides: Any
         "task": "sst2",
         "data_dir": str(data) if data else None,
         "budget": {"max_steps": 4, "n_trials": 4},
-        "training": {"batch_size": 8, "eval_batch_size": 16, "max_length": 32, "eval_every": 2,
-                     "latency_batches": 1, "lr": {"low": 1e-4, "high": 1e-2, "log": True}},  # fmt: skip
+        "training": {
+            "batch_size": 8,
+            "eval_batch_size": 16,
+            "max_length": 32,
+            "eval_every": 2,
+            "latency_batches": 1,
+            "lr": {"low": 1e-4, "high": 1e-2, "log": True},
+        },  # fmt: skip
         "search": {"sampler": "random", "seed": 0, "heartbeat_interval": 1, "grace_period": 2},
         "methods": {
             "lora": {"size": [2, 4]},
             "free": {
                 "slots": [
-                    {"form": ["bottleneck", "low_rank"], "position": "ffn_output", "size": {"low": 2, "high": 8, "log": True}},
+                    {
+                        "form": ["bottleneck", "low_rank"],
+                        "position": "ffn_output",
+                        "size": {"low": 2, "high": 8, "log": True},
+                    },
                     {"optional": True, "form": "prefix", "position": "attn_heads", "size": [2, 4]},
                 ]
             },

@@ -47,6 +47,7 @@ def optuna_trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=sqlalchemy_url(url)).get_trials()
 
 
+@pytest.mark.slow  # two runs of the real command, each importing torch and training a tiny BERT
 def test_real_study_runs_to_completion_and_resumes_without_duplicates(tiny_model, sst2, tmp_path) -> None:
     path = write_study(tmp_path / "study.yaml", study_dict("tiny", tiny_model, sst2, budget={"n_trials": 3}))
     url = f"sqlite:///{tmp_path / 'ds.db'}"
@@ -85,7 +86,11 @@ def test_interrupted_run_resumes_each_trial_number_once(tmp_path) -> None:
     with pytest.raises(KeyboardInterrupt):
         run_fake(study, url, Interrupting())
     storage = Storage(url)
-    assert [(t.number, t.status) for t in storage.list_trials("resume")] == [(0, "complete"), (1, "complete"), (2, "failed")]
+    assert [(t.number, t.status) for t in storage.list_trials("resume")] == [
+        (0, "complete"),
+        (1, "complete"),
+        (2, "failed"),
+    ]
     assert storage.get_trial("resume", 2).failure_reason == "interrupted"
     run_fake(study, url)
     trials = storage.list_trials("resume")
@@ -130,7 +135,9 @@ def test_an_evaluated_point_reuses_its_result(tmp_path) -> None:
 def test_median_pruning_single_and_multi_objective(tmp_path, objectives) -> None:
     url = f"sqlite:///{tmp_path / 'ds.db'}"
     pruner = {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
-    study = study_dict("prune", "minilm", None, objectives=objectives, budget={"n_trials": 8}, search={"pruner": pruner})
+    study = study_dict(
+        "prune", "minilm", None, objectives=objectives, budget={"n_trials": 8}, search={"pruner": pruner}
+    )
     storage = run_fake(study, url, FakeTrainer(evals=4))
     counts = storage.trial_counts("prune")
     assert counts["pruned"] >= 1 and counts["complete"] >= 2 and sum(counts.values()) == 8

@@ -49,6 +49,7 @@ def broken(change) -> dict:
          "budget: impossible: max_delta_params=100, but the smallest point of the space (free) has 9,216 delta parameters on minilm"),
         (broken(lambda s: s.update(model="/nonexistent/model")), "model: cannot load model '/nonexistent/model'"),
         (broken(lambda s: s.update(task="nope")), "task: unknown task 'nope'; known: cola, mnli"),
+        (broken(lambda s: s.update(data_dir="/nonexistent/sst2")), "data_dir: folder /nonexistent/sst2 does not exist"),
         (broken(lambda s: s["training"].update(lr=-1)), "training.lr: got -1: Input should be greater than 0"),
         (broken(lambda s: s["training"].update(max_steps=3)), "training.max_steps: set by budget.max_steps"),
         (broken(lambda s: s["search"].update(sampler="annealing")), "unknown sampler 'annealing'; known: tpe, nsga2"),

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture
 def local_ray() -> Iterator[None]:
+    """A small local Ray instance (the executor joins one that is running instead of starting its own)."""
     ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     yield
     ray.shutdown()
 

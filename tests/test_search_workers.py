@@ -26,7 +26,9 @@ from deltaspace.testing.postgres import create_database
 
 
 def spawn(name: str, url: str, seconds: float) -> multiprocessing.Process:
-    process = multiprocessing.get_context("spawn").Process(target=join_with_fake_trainer, args=(name, url, seconds))
+    process = multiprocessing.get_context("spawn").Process(
+        target=join_with_fake_trainer, args=(name, url, seconds)
+    )
     process.start()
     return process
 
@@ -49,7 +51,9 @@ def test_two_workers_share_one_study_on_postgres(postgres_url: str) -> None:
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers)) == 8  # every trial number once, none lost
     assert {t.status for t in trials} == {"complete"} and len({t.worker_pid for t in trials}) == 2
-    assert sum(storage.trial_counts("shared").values()) == 8 and storage.get_study("shared").status == "complete"
+    assert (
+        sum(storage.trial_counts("shared").values()) == 8 and storage.get_study("shared").status == "complete"
+    )
     finished = [t for t in optuna_trials(url, "shared") if t.state.name == "COMPLETE"]
     assert sorted(t.number for t in finished) == sorted(numbers)  # Optuna and ds_ tables agree
 
@@ -76,7 +80,9 @@ def test_killed_worker_trial_is_failed_and_run_again(url: str) -> None:
     time.sleep(2.5)  # past the grace period (2 s) without a heartbeat
 
     plan = load_plan("lost", url)
-    assert recover_stale(open_study(plan, optuna_storage(url, plan), "lost"), storage, plan) == [running.number]
+    assert recover_stale(open_study(plan, optuna_storage(url, plan), "lost"), storage, plan) == [
+        running.number
+    ]
     lost = storage.get_trial("lost", running.number)
     assert lost.status == "failed" and lost.failure_reason.startswith("worker lost: no heartbeat")
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..space.accounting import ParamCount
 from ..space.method import MethodSpec
 from ..space.study import OBJECTIVES
-from ..storage import Storage
+from ..storage import Storage, TrialRecord
 from ..trainers.result import TrialResult
 from ..trainers.settings import TrainSettings
 from .budget import BudgetCheck
@@ -131,60 +131,77 @@ class TrialEvaluator:
     def evaluate(
         self, number: int, point: SampledPoint, check: BudgetCheck, pruning: Pruning | None = None
     ) -> Outcome:
-        spec = self.plan.spec
-        training = training_identity(self.plan, point)
-        method_json = (
-            point.method.canonical_json() if point.method else json.dumps(point.method_fields, sort_keys=True)
-        )
-        record = {
+        """Record, reuse or train ``point`` as trial ``number``; its ``ds_`` row ends finished."""
+        record = self._record(point)
+        if not check.feasible or point.method is None or check.count is None:
+            return self._infeasible(number, record, check)
+        reused = self._reusable(record["method_hash"], record["training"], record["seed"])
+        self.storage.start_trial(self.study, number, **record, worker_host=self.host, worker_pid=self.pid)
+        if reused is not None and (result := reused.result) is not None:
+            self.storage.finish_trial(self.study, number, result)
+            values = objective_values(self.plan.spec.objectives, result)
+            return Outcome("complete", values, result, f"{reused.study_name}#{reused.number}")
+        return self._train(number, point.method, point, check.count, pruning)
+
+    def _record(self, point: SampledPoint) -> dict[str, Any]:
+        """The columns that identify a trial: method (canonical JSON and hash), values, training, seed."""
+        if point.method is not None:
+            method_json, method_hash = point.method.canonical_json(), point.method.method_hash()
+        else:  # not a valid method: identified by what was sampled
+            method_json = json.dumps(point.method_fields, sort_keys=True)
+            method_hash = hashlib.sha256(method_json.encode()).hexdigest()
+        return {
             "method_name": point.arm,
             "method_json": method_json,
-            "method_hash": point.method.method_hash()
-            if point.method
-            else hashlib.sha256(method_json.encode()).hexdigest(),
+            "method_hash": method_hash,
             "params": point.params,
-            "training": training,
-            "seed": spec.seeds[0],
+            "training": training_identity(self.plan, point),
+            "seed": self.plan.spec.seeds[0],
         }
-        if not check.feasible or point.method is None or check.count is None:
-            count = check.count
-            self.storage.record_infeasible(
-                self.study, number, **record, reason=check.reason or "infeasible",
-                delta_params=count.delta_params if count else 0, percent=count.percent if count else 0.0,
-            )  # fmt: skip
-            values = [
-                float(count.delta_params if count else 0) if o == "delta_params" else 0.0
-                for o in spec.objectives
-            ]
-            return Outcome("infeasible", values)
-        reused = self._reusable(record["method_hash"], training, spec.seeds[0])
-        start = {**record, "worker_host": self.host, "worker_pid": self.pid}
-        if reused is not None and reused.result is not None:
-            self.storage.start_trial(self.study, number, **start)
-            self.storage.finish_trial(self.study, number, reused.result)
-            source = f"{reused.study_name}#{reused.number}"
-            return Outcome(
-                "complete", objective_values(spec.objectives, reused.result), reused.result, source
-            )
-        self.storage.start_trial(self.study, number, **start)
+
+    def _infeasible(self, number: int, record: dict[str, Any], check: BudgetCheck) -> Outcome:
+        count = check.count
+        delta_params = count.delta_params if count else 0
+        self.storage.record_infeasible(
+            self.study, number, **record, reason=check.reason or "infeasible",
+            delta_params=delta_params, percent=count.percent if count else 0.0,
+        )  # fmt: skip
+        # placeholders: constrained samplers rank the point by its constraint, not by these
+        values = [float(delta_params) if o == "delta_params" else 0.0 for o in self.plan.spec.objectives]
+        return Outcome("infeasible", values)
+
+    def _train(self, number: int, method: MethodSpec, point: SampledPoint, count: ParamCount,
+               pruning: Pruning | None) -> Outcome:  # fmt: skip
+        spec = self.plan.spec
         settings = settings_for(spec, point.training, self.threads)
-        results = []
+        results: list[TrialResult] = []
         for i, seed in enumerate(spec.seeds):
-            job = TrialJob(spec.model, point.method, spec.task, spec.effective_data_dir, settings, seed, check.count,
-                           self._on_eval(number, pruning) if i == 0 else None)  # fmt: skip
-            results.append(self.trainer(job))
+            on_eval = self._on_eval(number, pruning) if i == 0 else None
+            results.append(self.trainer(TrialJob(spec.model, method, spec.task, spec.effective_data_dir,
+                                                 settings, seed, count, on_eval)))  # fmt: skip
             if results[-1].status != "complete":
                 break
         result = combine_seeds(results)
+        values = None
+        if result.status == "complete":
+            try:
+                values = objective_values(spec.objectives, result)
+            except ValueError as exc:
+                result = result.model_copy(update={"status": "failed", "failure_reason": str(exc)})
         self.storage.finish_trial(self.study, number, result)
         if pruning is not None:
             pruning.close(result.status, result.score)
-        values = objective_values(spec.objectives, result) if result.status == "complete" else None
         return Outcome(result.status, values, result)
 
-    def _reusable(self, method_hash: str, training: dict[str, Any], seed: int) -> Any:
+    def _reusable(self, method_hash: str, training: dict[str, Any], seed: int) -> TrialRecord | None:
+        """The newest complete trial of this method, if it trained the same way with the same seed."""
         found = self.storage.find_completed_by_hash(method_hash)
-        if found is not None and found.training == training and found.seed == seed:
+        if (
+            found is not None
+            and found.result is not None
+            and found.training == training
+            and found.seed == seed
+        ):
             return found
         return None
 

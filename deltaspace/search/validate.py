@@ -1,9 +1,9 @@
 """Everything about a study that needs more than its file, checked before any weight loads.
 
-``check_study`` resolves the task (unknown: the message lists the known ones), reads the model's
-dimensions from its config (unknown model: one clear line), validates every training setting
-value against ``TrainSettings``, builds the sampler and pruner (unknown names or options), and
-walks the space's categorical decisions: a space where no combination is valid is empty, and
+``check_study`` resolves the task (unknown: the message lists the known ones) and its data
+folder, reads the model's dimensions from its config (unknown model: one clear line), validates
+every training setting value against ``TrainSettings``, builds the sampler and pruner (unknown
+names or options), and walks the space's categorical decisions: a space where no combination is valid is empty, and
 one whose smallest valid point exceeds the budget is impossible. The result, a `StudyPlan`, is
 all a worker needs to run trials.
 """
@@ -60,6 +60,11 @@ def check_study(spec: StudySpec) -> StudyPlan:
         task = resolve_task(spec.task)
     except DeltaspaceError as exc:
         raise SpecError(f"task: {exc}") from None
+    if spec.data_dir is not None and spec.effective_data_dir is None and spec.if_data_missing == "error":
+        raise SpecError(
+            f"data_dir: folder {spec.data_dir} does not exist (relative paths are relative to the study "
+            "file; set if_data_missing: hub to fall back to the hub's copy)"
+        )
     head = head_for(task)
     try:
         dims = model_dims(spec.model, head)

@@ -104,12 +104,13 @@ class Worker:
         deadline = None if timeout is None else time.monotonic() + timeout
         n, name, ran = self.plan.n_trials, self.plan.spec.name, 0
         while deadline is None or time.monotonic() < deadline:
-            if self.storage.get_study(name).status == "cancelled":
+            status = self.storage.get_study(name).status
+            if status == "cancelled":
                 break
             recover_stale(self.study, self.storage, self.plan)
             slots = count_slots(self.study)
             if n is not None and slots.finished >= n:
-                if self.storage.get_study(name).status != "complete":
+                if status != "complete":
                     self.storage.set_study_status(name, "complete")
                 break
             if n is not None and slots.finished + slots.running >= n:
@@ -137,7 +138,8 @@ class Worker:
             with Heartbeat(self.plan.spec.search.heartbeat_interval, beats):
                 point = point_for(trial, self.plan)
                 check = check_point(point, self.plan.dims, self.plan.spec.budget)
-                trial.set_constraint(CONSTRAINT, check.violation)
+                with quiet_optuna():
+                    trial.set_constraint(CONSTRAINT, check.violation)
                 search = self.plan.spec.search
                 pruning = pruning_for(trial, self.companion, search.pruner.name) if check.feasible else None
                 outcome = self.evaluator.evaluate(number, point, check, pruning)

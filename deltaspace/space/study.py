@@ -25,8 +25,8 @@
           - {form: [bottleneck, low_rank], position: ffn_output, size: {low: 8, high: 64, log: true}}
           - {optional: true, form: prefix, position: attn_heads, size: [5, 10]}
 
-The space of each arm lives in ``study_space.py``; what needs the model or the task registry
-(the model exists, the task is known, some point fits the budget) is checked by
+The space of each arm lives in ``study_space.py``; what needs more than the file (the model
+exists, the task is known, its data folder is there, some point fits the budget) is checked by
 ``deltaspace.search.validate`` before anything trains.
 """
 
@@ -190,11 +190,6 @@ class StudySpec(StrictModel):
             and self.search.sampler.name != "grid"
         ):
             problems.append("budget: give n_trials and/or timeout (only the grid sampler knows when to stop)")
-        if self.data_dir is not None and not Path(self.data_dir).is_dir() and self.if_data_missing == "error":
-            problems.append(
-                f"data_dir: folder {self.data_dir} does not exist (relative paths are relative to the study "
-                "file; set if_data_missing: hub to fall back to the hub's copy)"
-            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -190,7 +191,7 @@ class Slot(StrictModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _dims(cls, value: Any, info: Any) -> Any:
+    def _dims(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "optional" or value is None:
             return value
         is_per_form = isinstance(value, dict) and value and set(value) <= set(FORMS)

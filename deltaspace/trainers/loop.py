@@ -80,8 +80,12 @@ def train_loop(
     device: torch.device,
     pad_id: int,
     on_eval: OnEval | None = None,
+    regularization: Callable[[], torch.Tensor] | None = None,
 ) -> LoopResult:
-    """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation."""
+    """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation.
+
+    ``regularization()``, when given, is added to the task loss at every step (diff pruning's L0
+    penalty: ``AppliedMethod.regularization_loss``)."""
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -130,6 +134,8 @@ def train_loop(
             try:
                 with autocast(device):
                     loss = model(**batch).loss
+                    if regularization is not None:
+                        loss = loss + regularization()
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     out.status, out.failure_reason = (

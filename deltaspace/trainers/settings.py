@@ -9,14 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 if TYPE_CHECKING:
     from ..space import MethodSpec
 
-# Default AdamW learning rates by functional form, for runs that name none (measured on MiniLM/SST-2,
-# 150 steps of 32: LoRA 2e-3 reaches 0.80, scaled PA r=512 at 3e-4 0.79, prefix wants 1e-2 or more).
+# Default AdamW learning rates by functional form, for runs that name none. Measured on MiniLM/SST-2
+# (150 steps of 32): low_rank 2e-3 (LoRA 0.80; 1e-3 0.78), bottleneck 3e-4 (scaled PA r=512 0.79;
+# 1e-3 0.71), prefix 5e-2 (0.78; 2e-2 0.75, 5e-3 0.72). The other rates are unmeasured guesses of
+# the right order; a form missing here gets HEAD_ONLY_LR. A study samples lr itself: these defaults
+# only serve single runs (``deltaspace train`` without ``--lr``).
 FORM_LEARNING_RATES: dict[str, float] = {
     "low_rank": 2e-3,
     "bottleneck": 3e-4,
-    "prefix": 2e-2,
+    "prefix": 5e-2,
     "scaling": 3e-3,
     "bias": 1e-3,
+    "l0_diff": 1e-4,
+    "magnitude_mask": 1e-4,
+    "lottery_mask": 1e-4,
+    "weight_adapter": 3e-4,
+    "intrinsic": 1e-2,
 }
 HEAD_ONLY_LR = 1e-3
 FULL_FINE_TUNING_LR = 2e-5
@@ -29,7 +37,7 @@ def default_lr(method: MethodSpec | None) -> float:
         return FULL_FINE_TUNING_LR
     if method is None or not method.deltas:
         return HEAD_ONLY_LR
-    return min(FORM_LEARNING_RATES[d.form] for d in method.deltas)
+    return min(FORM_LEARNING_RATES.get(d.form, HEAD_ONLY_LR) for d in method.deltas)
 
 
 class TrainSettings(BaseModel):
@@ -62,6 +70,7 @@ class TrainSettings(BaseModel):
     max_train_examples: int | None = Field(default=None, ge=1)
     max_eval_examples: int | None = Field(default=None, ge=1)
     latency_batches: int = Field(default=3, ge=0)
+    selection_steps: int = Field(default=20, ge=1)  # LT-SFT: full fine-tuning steps that pick the mask
 
     @model_validator(mode="after")
     def _patience_needs_evals(self) -> TrainSettings:

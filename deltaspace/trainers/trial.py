@@ -4,13 +4,16 @@ Failure is a result: bad data, a method that cannot be built, a non-finite loss 
 memory end the trial with ``status="failed"`` and a reason naming the cause, never an exception.
 The reported score and metrics are those of the best evaluation on the validation split, and
 the model keeps that evaluation's weights. Latencies are milliseconds per example, the median
-of ``settings.latency_batches`` timed batches of 1 and of 32 examples.
+of ``settings.latency_batches`` timed batches of 1 and of 32 examples. Methods with a lottery
+mask (LT-SFT) get their selection phase first; penalties such as diff pruning's L0 term join
+the loss.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +33,17 @@ if TYPE_CHECKING:
     from ..space import MethodSpec
 
 log = logging.getLogger(__name__)
-Built = tuple["torch.nn.Module", "PreTrainedTokenizerBase", Any]
+
+
+@dataclass
+class Built:
+    """A model ready to train: its tokenizer, parameter count and (when built from a MethodSpec)
+    the ``AppliedMethod`` that knows its penalties and mask selection."""
+
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    counts: Any = None
+    applied: Any = None
 
 
 def run_trial(
@@ -43,14 +56,18 @@ def run_trial(
     seed: int | None = None,
     on_eval: OnEval | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
+    weights_path: str | Path | None = None,
 ) -> TrialResult:
     """Build ``method`` on ``model`` (a name, a path, or a config for a random tiny model), train it on
     ``task`` (a registered name, a task YAML path, or a TaskSpec) and evaluate it.
 
     ``seed`` overrides ``settings.seed``; ``on_eval(step, score)`` returning True prunes the trial.
-    A task YAML's data defaults to the YAML file's folder.
+    A task YAML's data defaults to the YAML file's folder. With ``weights_path``, a complete
+    trial writes its trainable parameters there (safetensors, keyed by parameter name, the
+    method's canonical JSON in the metadata).
     """
-    settings = _with_seed(settings or TrainSettings(), seed)
+    settings = settings or TrainSettings()
+    settings = settings if seed is None else settings.model_copy(update={"seed": seed})
     try:
         spec = resolve_task(task)
         method_spec = resolve_method(method)
@@ -66,10 +83,11 @@ def run_trial(
 
         backbone, tok = load_backbone(model, head=head_for(spec), tokenizer=tokenizer)
         applied = apply_method(backbone, method_spec)
-        return applied.model, tok, applied.counts
+        return Built(applied.model, tok, applied.counts, applied)
 
     label = model if isinstance(model, str) else f"random {model.model_type} ({type(model).__name__})"
-    return _trial(build, spec, data_dir, settings, method_spec.name, label, on_eval)
+    result = _trial(build, spec, data_dir, settings, method_spec.name, label, on_eval, weights_path)
+    return result
 
 
 def train_and_evaluate(
@@ -92,9 +110,8 @@ def train_and_evaluate(
         spec = resolve_task(task)
     except DeltaspaceError as exc:
         return TrialResult(status="failed", failure_reason=str(exc), seed=settings.seed)
-    return _trial(
-        lambda: (model, tokenizer, counts), spec, data_dir, settings, method_name, model_label, on_eval
-    )
+    built = Built(model, tokenizer, counts)
+    return _trial(lambda: built, spec, data_dir, settings, method_name, model_label, on_eval)
 
 
 def resolve_method(method: MethodSpec | str) -> MethodSpec:
@@ -115,10 +132,6 @@ def head_for(task: TaskSpec) -> Any:
     return HeadSpec(kind=kind[task.kind], num_labels=max(task.num_labels, 1))
 
 
-def _with_seed(settings: TrainSettings, seed: int | None) -> TrainSettings:
-    return settings if seed is None else settings.model_copy(update={"seed": seed})
-
-
 def _trial(
     build: Callable[[], Built],
     task: TaskSpec,
@@ -127,48 +140,47 @@ def _trial(
     method_name: str,
     model_label: str,
     on_eval: OnEval | None,
+    weights_path: str | Path | None = None,
 ) -> TrialResult:
     import torch
     import transformers
 
+    from .selection import select_masks
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     settings = settings if settings.lr is not None else settings.model_copy(update={"lr": default_lr(None)})
-    result = TrialResult(
-        status="failed",
-        task=task.name,
-        method_name=method_name,
-        seed=settings.seed,
-        primary_metric=task.primary_metric,
-        learning_rate=settings.lr,
-    )
+    result = TrialResult(status="failed", task=task.name, method_name=method_name, seed=settings.seed,
+                         primary_metric=task.primary_metric, learning_rate=settings.lr)  # fmt: skip
     data_label = str(data_dir) if data_dir is not None else f"hub {task.hub.path if task.hub else '?'}"
     threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
         with PeakMemory(device) as memory:
-            train_rows = load_split(task, "train", data_dir, settings.max_train_examples)
-            eval_rows = load_split(task, "validation", data_dir, settings.max_eval_examples)
+            rows = {split: load_split(task, split, data_dir, limit)
+                    for split, limit in (("train", settings.max_train_examples),
+                                         ("validation", settings.max_eval_examples))}  # fmt: skip
             transformers.set_seed(settings.seed)
-            model, tokenizer, counts = build()
-            model.to(device)
-            _fill_counts(result, model, counts)
-            train = encode(
-                task, train_rows, tokenizer, settings.max_length, settings.max_target_length, "train split"
+            built = build()
+            model = built.model.to(device)
+            _fill_counts(result, model, built.counts)
+            train, valid = (
+                encode(task, rows[split], built.tokenizer, settings.max_length, settings.max_target_length, f"{split} split")
+                for split in ("train", "validation")
+            )  # fmt: skip
+            evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
+            regularization = None
+            if built.applied is not None:
+                select_masks(built.applied, train, settings, device, evaluator.pad_id)
+                regularization = built.applied.regularization_loss
+            loop = train_loop(
+                model, train, evaluator, settings, device, evaluator.pad_id, on_eval, regularization
             )
-            valid = encode(
-                task,
-                eval_rows,
-                tokenizer,
-                settings.max_length,
-                settings.max_target_length,
-                "validation split",
-            )
-            evaluator = Evaluator(model, task, valid, tokenizer, settings, device)
-            loop = train_loop(model, train, evaluator, settings, device, evaluator.pad_id, on_eval)
             if loop.status == "complete":
                 result.latency_ms_batch1 = evaluator.latency_ms(1, settings.latency_batches)
                 result.latency_ms_batch32 = evaluator.latency_ms(32, settings.latency_batches)
+                if weights_path is not None:
+                    _save_trainable(model, Path(weights_path), built.applied)
         result.status, result.failure_reason = loop.status, loop.failure_reason
         result.eval_curve, result.steps = loop.curve, loop.steps
         result.train_seconds, result.eval_seconds = loop.train_seconds, loop.eval_seconds
@@ -205,3 +217,13 @@ def _fill_counts(result: TrialResult, model: torch.nn.Module, counts: Any) -> No
         "percent",
     ):
         setattr(result, name, getattr(counts, name))
+
+
+def _save_trainable(model: torch.nn.Module, path: Path, applied: Any) -> None:
+    """Every trainable parameter to safetensors (the layout ``deltaspace.export`` loads)."""
+    from safetensors.torch import save_file
+
+    tensors = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    metadata = {"format": "pt", **({"method": applied.spec.canonical_json()} if applied is not None else {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)

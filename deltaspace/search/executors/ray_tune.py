@@ -113,7 +113,10 @@ class DefineByRun:
     def __call__(self, trial: Any) -> dict[str, Any]:
         number = ds_number(trial)
         point = point_for(trial, self.plan)
-        trial.set_constraint(CONSTRAINT, check_point(point, self.plan.dims, self.plan.spec.budget).violation)
+        with quiet_optuna():
+            trial.set_constraint(
+                CONSTRAINT, check_point(point, self.plan.dims, self.plan.spec.budget).violation
+            )
         return {"ds_number": number, "ds_trial_id": trial._trial_id}
 
 
