@@ -140,3 +140,21 @@ def test_optuna_trial_and_replay_agree() -> None:
         replay = sample_point(FixedTrial(trial.params), s)
         assert replay.method == point.method and replay.training == point.training
         study.tell(trial, 0.0)
+
+
+def test_slots_have_every_deltaspec_field() -> None:
+    from deltaspace.space import DeltaSpec
+    from deltaspace.space.study_space import Slot
+
+    assert set(Slot.model_fields) - {"optional"} == set(DeltaSpec.model_fields)
+
+
+def test_weight_level_forms_sample_their_own_fields() -> None:
+    s = spec(methods={"w": {"slots": [{"form": ["magnitude_mask", "low_rank", "weight_adapter"], "position": "query",
+                                       "fraction": [0.01, 0.1], "size": [4], "activation": ["relu", "tanh"]}]}})  # fmt: skip
+    points = [p for _, p in enumerate_points(s, 100)]
+    assert all(p.problem is None for p in points), [p.problem for p in points]
+    names = {p.method.deltas[0].form: set(p.params) for p in points}
+    assert names["magnitude_mask"] == {"w.0.form", "w.0.fraction"}
+    assert names["weight_adapter"] == {"w.0.form", "w.0.activation"}  # size fixed: not a parameter
+    assert names["low_rank"] == {"w.0.form"}

@@ -49,3 +49,14 @@ def test_usage_errors_exit_2(
 def test_failed_trial_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert train_command("lora", "minilm", "sst2", str(tmp_path), max_steps=1, json_out=True, **SMALL) == 1
     assert "not found" in json.loads(capsys.readouterr().out)["failure_reason"]
+
+
+def test_cli_lists_tasks_from_the_registry() -> None:
+    import subprocess
+    import sys
+
+    from deltaspace.trainers.tasks import task_names
+
+    out = subprocess.run([sys.executable, "-m", "deltaspace.cli", "tasks"], capture_output=True, text=True,
+                         check=True, env={**os.environ, "COLUMNS": "200"}).stdout  # fmt: skip
+    assert all(name in out for name in task_names()) and "matthews" in out

@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass
 
 from ..trainers.result import EvalPoint, TrialResult
+from ..trainers.settings import default_lr
 from .objective import TrialJob
 
 
 def fake_score(job: TrialJob) -> float:
     size = math.log10(max(job.count.delta_params, 1))
-    lr_penalty = 0.04 * (math.log10(job.settings.lr) + 3) ** 2
+    lr = job.settings.lr or default_lr(job.method)
+    lr_penalty = 0.04 * (math.log10(lr) + 3) ** 2
     digest = hashlib.sha256(f"{job.method.canonical_json()}|{job.seed}".encode()).digest()
     jitter = (digest[0] / 255 - 0.5) * 0.02
     return round(0.5 + 0.4 * math.tanh(size / 5) - lr_penalty + jitter, 6)

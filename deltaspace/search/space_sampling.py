@@ -22,19 +22,16 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from ..space.delta import FORM_DEFAULTS
-from ..space.dimensions import SIZED_FORMS
+from ..space.delta import FORM_DEFAULTS, DeltaSpec
+from ..space.dimensions import MASK_FORMS, SIZED_FORMS
 from ..space.method import MethodSpec
 from ..space.presets import preset
 from ..space.study import StudySpec
 from ..space.study_space import Choices, Dim, FloatRange, IntRange, Slot
 from ..space.yaml_io import format_validation_error
 
-# Slot fields in sampling order: a field's condition reads only fields sampled before it.
-FIELD_ORDER = (
-    "position", "insertion", "composition", "gate", "scale", "learn_scale",
-    "activation", "size", "heads", "layers", "stack", "init", "dropout",
-)  # fmt: skip
+# Slot fields in sampling order, DeltaSpec's own: a condition reads only fields before it.
+FIELD_ORDER = tuple(name for name in DeltaSpec.model_fields if name != "form")
 # Fields that a changed value of the key makes stale, when they came from a preset's delta.
 _DERIVED = {
     "form": ("insertion", "composition", "gate", "init", "scale", "learn_scale", "activation"),
@@ -47,16 +44,24 @@ def _composition(fields: dict[str, Any]) -> str:
     return fields.get("composition") or FORM_DEFAULTS[fields["form"]]["composition"]
 
 
-# When a field means something, given the fields sampled before it.
+# When a field means something, given the fields sampled before it; the others always do.
 APPLIES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "insertion": lambda f: f["form"] in ("bottleneck", "low_rank"),
     "composition": lambda f: f["form"] in ("bottleneck", "low_rank"),
     "gate": lambda f: f["form"] != "prefix" and _composition(f) == "gated",
     "scale": lambda f: _composition(f) == "scaled",
     "learn_scale": lambda f: _composition(f) == "scaled",
-    "activation": lambda f: f["form"] == "bottleneck",
+    "activation": lambda f: f["form"] in ("bottleneck", "weight_adapter"),
     "size": lambda f: f["form"] in SIZED_FORMS,
+    "fraction": lambda f: f["form"] in MASK_FORMS,
+    "penalty": lambda f: f["form"] == "l0_diff",
+    "projection": lambda f: f["form"] == "intrinsic",
+    "structured": lambda f: f["form"] == "intrinsic",
 }
+
+
+def _applies(name: str, fields: dict[str, Any]) -> bool:
+    return APPLIES[name](fields) if name in APPLIES else True
 
 
 class TrialLike(Protocol):
@@ -152,7 +157,7 @@ def _sample_slot(suggest: _Suggester, prefix: str, slot: Slot, base: dict[str, A
         fields["form"] = form
     for name in FIELD_ORDER:
         dim, suffix = slot.dim_for(name, fields["form"])
-        if dim is None or not APPLIES.get(name, lambda _: True)(fields):
+        if dim is None or not _applies(name, fields):
             continue
         value = suggest(f"{prefix}.{suffix}", dim)
         if name in _DERIVED and value != fields.get(name):
@@ -162,20 +167,14 @@ def _sample_slot(suggest: _Suggester, prefix: str, slot: Slot, base: dict[str, A
 
 
 def _consistent(fields: dict[str, Any]) -> dict[str, Any]:
-    """Drop what the final composition does not read; give gated/scaled their defaults."""
-    composition = _composition(fields)
-    out = {k: v for k, v in fields.items() if v is not None}
-    if composition != "scaled":
-        out.pop("scale", None)
-        out.pop("learn_scale", None)
-    elif "scale" not in out:
-        out["scale"] = SCALE_DEFAULT
-    if composition != "gated":
-        out.pop("gate", None)
-    elif "gate" not in out and fields["form"] != "prefix":
-        out["gate"] = "learned"
-    if fields["form"] != "bottleneck":
-        out.pop("activation", None)
+    """Drop what the final form and composition do not read (a preset's leftovers included:
+    the DeltaSpec defaults refill them); give scaled and gated compositions their defaults."""
+    out = {k: v for k, v in fields.items() if v is not None and _applies(k, fields)}
+    composition = _composition(out)
+    if composition == "scaled":
+        out.setdefault("scale", SCALE_DEFAULT)
+    if composition == "gated" and fields["form"] != "prefix":
+        out.setdefault("gate", "learned")
     return out
 
 

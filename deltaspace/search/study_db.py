@@ -6,6 +6,9 @@ looks (``recover_stale``), which also fails its ``ds_`` row and enqueues the sam
 again under the same deltaspace trial number (``ds_number``, a user attribute Optuna's retry
 copies).
 
+Deltaspace trial numbers are Optuna's, except that a re-run keeps the number of the trial it
+replaces: the re-run's own Optuna number (like a surplus trial's) never appears in ``ds_`` tables.
+
 A study of ``n`` trials ends when ``n`` trials have *finished*: complete, pruned, infeasible (a
 complete Optuna trial with a positive constraint) or failed by the trainer (a result too, marked
 ``ds_status``). Trials lost with their worker do not count; they run again. Several workers stop

@@ -30,19 +30,8 @@ from pydantic import (
     model_validator,
 )
 
-from .delta import Layers
-from .dimensions import (
-    Activation,
-    Composition,
-    Form,
-    Gate,
-    Heads,
-    Init,
-    Insertion,
-    Position,
-    Stack,
-    Trainable,
-)
+from .delta import DeltaSpec
+from .dimensions import Form, Trainable
 
 FORMS: tuple[str, ...] = get_args(Form)
 
@@ -107,27 +96,30 @@ class FloatRange(StrictModel):
 Dim = Any
 """A fixed value, `Choices`, `IntRange` or `FloatRange` (see the module docstring)."""
 
-# What each slot field accepts, value by value (the DeltaSpec field types, with sizes made positive).
-SLOT_VALUE_TYPES: dict[str, Any] = {
-    "form": Form,
-    "position": Position,
-    "insertion": Insertion,
-    "composition": Composition,
-    "gate": Gate,
-    "activation": Activation,
-    "heads": Heads,
-    "stack": Stack,
-    "init": Init,
-    "learn_scale": bool,
-    "size": Annotated[int, Field(ge=1)],
-    "scale": Annotated[float, Field(gt=0)],
-    "dropout": Annotated[float, Field(ge=0, lt=1)],
-    "layers": Layers,
-}
-_RANGE_KIND = {"size": "int", "scale": "float", "dropout": "float"}
-_LIST_VALUED = ("layers", "trainable")
-_ADAPTERS = {name: TypeAdapter(t) for name, t in SLOT_VALUE_TYPES.items()}
+
+def _value_type(field: str) -> Any:
+    """What one value of a DeltaSpec field may be (sizes positive: a size is never left to chance)."""
+    if field == "size":
+        return Annotated[int, Field(ge=1)]
+    info = DeltaSpec.model_fields[field]
+    return Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+
+
+def _range_kind(field: str) -> str | None:
+    """'int' or 'float' for numeric DeltaSpec fields (they take ranges), None for categorical ones."""
+    annotation = DeltaSpec.model_fields[field].annotation
+    kinds = {int: "int", float: "float"}
+    for t in (annotation, *get_args(annotation)):
+        if t in kinds:
+            return kinds[t]
+    return None
+
+
+# Every DeltaSpec field is a slot field; their values are checked one by one against its type.
+_ADAPTERS = {name: TypeAdapter(_value_type(name)) for name in DeltaSpec.model_fields}
 _ADAPTERS["trainable"] = TypeAdapter(tuple[Trainable, ...])
+_RANGE_KIND = {name: _range_kind(name) for name in DeltaSpec.model_fields}
+_LIST_VALUED = ("layers", "trainable")
 
 
 def check_value(field: str, value: Any) -> Any:
@@ -149,7 +141,7 @@ def parse_dim(field: str, value: Any, range_kind: str | None = None) -> Dim:
         return value
     if isinstance(value, dict) and {"low", "high"} & value.keys():
         kind = range_kind or _RANGE_KIND.get(field)
-        if kind is None and field in SLOT_VALUE_TYPES:
+        if kind is None and field in _RANGE_KIND:
             raise ValueError(f"{field} is categorical: list its values instead of a range")
         ints = all(
             isinstance(value.get(k), int) and not isinstance(value.get(k), bool) for k in ("low", "high")
@@ -174,6 +166,7 @@ class Slot(StrictModel):
     """
 
     optional: bool = False
+    # one per DeltaSpec field (a test keeps the two lists equal)
     form: Dim = None
     position: Dim = None
     insertion: Dim = None
@@ -188,6 +181,11 @@ class Slot(StrictModel):
     stack: Dim = None
     init: Dim = None
     dropout: Dim = None
+    fraction: Dim = None
+    penalty: Dim = None
+    projection: Dim = None
+    structured: Dim = None
+    seed: Dim = None
 
     @field_validator("*", mode="before")
     @classmethod

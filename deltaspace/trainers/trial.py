@@ -86,8 +86,7 @@ def run_trial(
         return Built(applied.model, tok, applied.counts, applied)
 
     label = model if isinstance(model, str) else f"random {model.model_type} ({type(model).__name__})"
-    result = _trial(build, spec, data_dir, settings, method_spec.name, label, on_eval, weights_path)
-    return result
+    return _trial(build, spec, data_dir, settings, method_spec.name, label, on_eval, weights_path)
 
 
 def train_and_evaluate(
@@ -180,7 +179,7 @@ def _trial(
                 result.latency_ms_batch1 = evaluator.latency_ms(1, settings.latency_batches)
                 result.latency_ms_batch32 = evaluator.latency_ms(32, settings.latency_batches)
                 if weights_path is not None:
-                    _save_trainable(model, Path(weights_path), built.applied)
+                    _save_trainable(model, Path(weights_path), built.applied, settings.seed)
         result.status, result.failure_reason = loop.status, loop.failure_reason
         result.eval_curve, result.steps = loop.curve, loop.steps
         result.train_seconds, result.eval_seconds = loop.train_seconds, loop.eval_seconds
@@ -219,11 +218,13 @@ def _fill_counts(result: TrialResult, model: torch.nn.Module, counts: Any) -> No
         setattr(result, name, getattr(counts, name))
 
 
-def _save_trainable(model: torch.nn.Module, path: Path, applied: Any) -> None:
+def _save_trainable(model: torch.nn.Module, path: Path, applied: Any, seed: int) -> None:
     """Every trainable parameter to safetensors (the layout ``deltaspace.export`` loads)."""
     from safetensors.torch import save_file
 
     tensors = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-    metadata = {"format": "pt", **({"method": applied.spec.canonical_json()} if applied is not None else {})}
+    metadata = {"format": "pt", "seed": str(seed)}
+    if applied is not None:
+        metadata["method"] = applied.spec.canonical_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)

@@ -51,7 +51,8 @@ def plan_workers(workers: int, devices: list[str], cores: int | None = None) -> 
 
 
 def worker_env(slot: WorkerSlot, base: dict[str, str]) -> dict[str, str]:
-    env = {**base, **dict.fromkeys(THREAD_VARIABLES, str(slot.threads))}
+    """The worker's environment: its threads, its device, and no progress bars under the display."""
+    env = {**base, **dict.fromkeys(THREAD_VARIABLES, str(slot.threads)), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     if slot.device is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot.device
     return env

@@ -1,0 +1,65 @@
+"""``deltaspace train`` and ``deltaspace tasks``: the trainers' commands (typer and rich only here)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def train(
+    method: Annotated[str, typer.Argument(help="Preset name (deltaspace methods) or method YAML file.")],
+    model: Annotated[str, typer.Option("--model", help="minilm, a local model folder or a hub id.")],
+    task: Annotated[str, typer.Option("--task", help="Task name (deltaspace tasks) or task YAML file.")],
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Folder of the task's split files; without it, the hub.")
+    ] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimiser steps (default: one epoch).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the method's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, batches and dropout.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the TrialResult as JSON.")] = False,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size (32).")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per input (128).")] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Evaluate every N steps (default: at the end).")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+    max_train_examples: Annotated[
+        int | None, typer.Option(help="Use only the first N training rows.")
+    ] = None,
+    max_eval_examples: Annotated[
+        int | None, typer.Option(help="Use only the first N validation rows.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Train METHOD on a task and print the trial's result (exit 1 if the trial failed)."""
+    from .cli_train import train_command
+
+    code = train_command(
+        method, model, task, data_dir, max_steps, lr, seed, json_out,
+        batch_size=batch_size, max_length=max_length, eval_every=eval_every, threads=threads,
+        max_train_examples=max_train_examples, max_eval_examples=max_eval_examples, progress=progress,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+def tasks() -> None:
+    """List the registered tasks: kind, inputs, metrics and primary score."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .tasks import get_task, task_names
+
+    table = Table("task", "kind", "inputs", "target", "metrics", "primary", "hub")
+    for name in task_names():
+        t = get_task(name)
+        hub = f"{t.hub.path}{'/' + t.hub.name if t.hub and t.hub.name else ''}" if t.hub else ""
+        table.add_row(
+            name, t.kind, ", ".join(t.text_fields), t.label_field, ", ".join(t.metrics), t.primary_metric, hub
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("tasks")(tasks)
