@@ -7,7 +7,9 @@ Every method trains ``--steps`` AdamW steps (lr 1e-3, batch 32, the trainer's de
 through ``deltaspace.trainers.train_and_evaluate``, and is scored on the full validation split.
 Two methods need more than the plain loop, supplied here the way the trainer will:
 
-* diff_pruning adds ``regularization_loss(model)`` (its L0 penalty) to every training loss;
+* diff_pruning adds ``regularization_loss(model)`` (its L0 penalty) to every training loss and,
+  after two thirds of the steps, fixes its projected mask (``fix_diff_masks``, Guo et al.'s second
+  phase), training only those entries for the last third;
 * lt_sft first runs ``--select-steps`` steps of full fine-tuning (AdamW, lr 5e-5) to choose its
   mask with ``select_lottery_mask``, then trains like the others.
 
@@ -32,16 +34,23 @@ DATA = ROOT.parents[1] / "shared" / "data" / "sst2"
 METHODS = ["lora", "bitfit", "diff_pruning", "pafi", "lt_sft", "hiwi", "intrinsic", "intrinsic_said"]
 
 
-class WithPenalty(nn.Module):
-    """The model, with the deltas' penalties added to its training loss (what the trainer will do)."""
+class DiffPruning(nn.Module):
+    """The model as the trainer will drive diff pruning: the L0 penalty added to every training loss,
+    and the mask fixed before training step ``fix_at + 1``."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, fix_at: int):
         super().__init__()
         self.model = model
+        self.fix_at = fix_at
+        self.steps = 0
 
     def forward(self, **batch: Any) -> Any:
-        from deltaspace.methods.sparse import regularization_loss
+        from deltaspace.methods.sparse import fix_diff_masks, regularization_loss
 
+        if self.training:
+            self.steps += 1
+            if self.steps == self.fix_at + 1:
+                fix_diff_masks(self.model)
         out = self.model(**batch)
         if self.training and out.loss is not None:
             out.loss = out.loss + regularization_loss(self.model)
@@ -102,7 +111,7 @@ def run(name: str, steps: int, select_steps: int, seed: int, threads: int) -> di
     pretrained_names = {n for n, _ in model.named_parameters()}
     applied = apply_method(model, spec)
     select_seconds = lottery_selection(applied, tokenizer, select_steps, seed) if name == "lt_sft" else 0.0
-    trained = WithPenalty(model) if name == "diff_pruning" else model
+    trained = DiffPruning(model, fix_at=2 * steps // 3) if name == "diff_pruning" else model
     result = train_and_evaluate(
         trained, tokenizer, "sst2", DATA, settings, counts=applied.counts, method_name=name
     )

@@ -1,6 +1,7 @@
 """Training throughput of `deltaspace train` (LoRA, MiniLM, SST-2) against two references.
 
-Run on demand: ``python bench/throughput.py [--data-dir ../shared/data/sst2] [--steps 40]``.
+Run on demand: ``python bench/throughput.py [--data-dir ../shared/data/sst2] [--steps 40]
+[--clock cpu --threads 1]`` (the CPU clock for a machine shared with other jobs).
 Three loops train the same LoRA (r=8, alpha=16 on W_q, W_v; batch 32, max_length 64, 2 threads):
 
 * ``peft``: the plain peft LoRA loop, random batches, dynamic padding (DataCollatorWithPadding);
@@ -57,6 +58,9 @@ def main() -> None:
         choices=("wall", "cpu"),
         default="wall",
         help="wall time, or process CPU time for a machine shared with other jobs (use with --threads 1)",
+    )
+    parser.add_argument(
+        "--with-trainer", action="store_true", help="also time transformers.Trainer (group_by_length)"
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -131,7 +135,7 @@ def main() -> None:
     last_hook_end[0] = clock()
     train_loop(ours, train, lambda: (0.0, {}), run, torch.device("cpu"), pad_id, after_our_step)
     tokens["deltaspace"] = tokens["bare"]
-    rows = {}
+    rows: dict[str, dict[str, float | None]] = {}
     for name in ("peft", "bare", "deltaspace"):
         step_times = np.array(times[name][args.warmup :])
         padded, real = np.array(tokens[name][args.warmup :]).mean(axis=0)
@@ -142,6 +146,9 @@ def main() -> None:
             "padded_tokens_per_batch": float(padded),
             "real_tokens_per_batch": float(real),
         }
+
+    if args.with_trainer:
+        rows["hf_trainer"] = hf_trainer_row(train, tokenizer, settings, args, clock)
 
     evaluator = Evaluator(ours, task, valid, tokenizer, settings, torch.device("cpu"))
     evaluator()  # warm-up (imports)
@@ -154,6 +161,9 @@ def main() -> None:
     summary = {
         "speedup_vs_peft": eps / rows["peft"]["examples_per_second"],
         "ratio_vs_bare": eps / rows["bare"]["examples_per_second"],
+        "ratio_vs_hf_trainer": eps / rows["hf_trainer"]["examples_per_second"]
+        if "hf_trainer" in rows
+        else None,
         "eval_seconds_872": eval_seconds,
         "eval_share_of_150_step_trial": eval_seconds / trial_150,
     }
@@ -171,7 +181,12 @@ def main() -> None:
         "torch": torch.__version__,
         "load_average": os.getloadavg(),
     }
-    out = ROOT / "bench" / "results" / "throughput.json"
+    out = (
+        ROOT
+        / "bench"
+        / "results"
+        / ("throughput.json" if args.clock == "wall" else "throughput_cpu_clock.json")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -180,7 +195,9 @@ def main() -> None:
     for col in ("loop", "examples/s", "s/step", "median s/step", "padded tok/batch", "real tok/batch"):
         table.add_column(col, justify="right")
     for name, row in rows.items():
-        table.add_row(name, *(f"{v:.2f}" if v < 100 else f"{v:.0f}" for v in row.values()))
+        table.add_row(
+            name, *("-" if v is None else f"{v:.2f}" if v < 100 else f"{v:.0f}" for v in row.values())
+        )
     console = Console()
     console.print(table)
     console.print(
@@ -189,6 +206,45 @@ def main() -> None:
         f"eval of 872 examples {eval_seconds:.2f} s = {100 * summary['eval_share_of_150_step_trial']:.1f}% "
         f"of a 150-step trial (target < 10%). Written to {out.relative_to(ROOT)}"
     )
+
+
+def hf_trainer_row(train, tokenizer, settings, args, clock) -> dict[str, float | None]:
+    """transformers.Trainer on the same LoRA with its own length-grouped sampler, timed step to step
+    after its own warm-up (run after the interleaved loops, so not side by side with them)."""
+    import tempfile
+
+    import datasets
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+
+    from deltaspace.methods import apply_method, load_backbone
+    from deltaspace.space import HeadSpec, preset
+
+    model, _ = load_backbone("minilm", head=HeadSpec(num_labels=2))
+    model = apply_method(model, preset("lora")).model
+    rows = {"input_ids": train.input_ids, "token_type_ids": train.token_type_ids, "labels": train.targets}
+    stamps: list[float] = []
+
+    class Stamp(TrainerCallback):
+        def on_step_end(self, *_: object, **__: object) -> None:
+            stamps.append(clock())
+
+    with tempfile.TemporaryDirectory() as out:
+        targs = TrainingArguments(
+            out, per_device_train_batch_size=32, max_steps=args.warmup + args.steps, learning_rate=settings.lr or 1e-3,
+            train_sampling_strategy="group_by_length", max_grad_norm=1.0, logging_strategy="no",
+            save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
+        )  # fmt: skip
+        trainer = Trainer(model=model, args=targs, train_dataset=datasets.Dataset.from_dict(rows),
+                          data_collator=DataCollatorWithPadding(tokenizer), callbacks=[Stamp()])  # fmt: skip
+        trainer.train()
+    step_times = np.diff(stamps[args.warmup - 1 :])
+    return {
+        "examples_per_second": 32 * len(step_times) / step_times.sum(),
+        "seconds_per_step": float(step_times.mean()),
+        "median_seconds_per_step": float(np.median(step_times)),
+        "padded_tokens_per_batch": None,
+        "real_tokens_per_batch": None,
+    }
 
 
 if __name__ == "__main__":

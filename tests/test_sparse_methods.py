@@ -13,7 +13,7 @@ import torch
 
 from deltaspace.methods import apply_method
 from deltaspace.methods.forms import L0Diff, LotteryMask, SparseDelta
-from deltaspace.methods.sparse import regularization_loss, select_lottery_mask
+from deltaspace.methods.sparse import fix_diff_masks, regularization_loss, select_lottery_mask
 from deltaspace.space import DeltaspaceError, SpecError, method_from_mapping, preset
 from deltaspace.testing.tiny_models import FAMILIES, tiny_batch
 from deltaspace.testing.weight_level import tiny_model, train_steps, weight_sites
@@ -132,6 +132,16 @@ def test_diff_pruning_trains_with_its_penalty_and_stores_a_sparse_vector(family:
         assert isinstance(delta, L0Diff) and torch.equal(weight, w0)
         changed = int(((weight + delta.merged_delta()[0]) != w0).sum())
         assert 0 < changed <= delta.keep == max(1, round(0.005 * w0.numel()))
+    # second phase: the projected mask is fixed and only its entries keep training
+    projected = [delta.merged_delta()[0].clone() for _, delta in weight_sites(model)]
+    assert fix_diff_masks(model) == len(before)
+    assert float(regularization_loss(model)) == 0.0
+    train_steps(applied, family)
+    for (weight, delta), w0, first in zip(weight_sites(model), before, projected, strict=True):
+        assert torch.equal(delta.sparse()[0], first.flatten().nonzero().flatten())
+        moved = ((weight + delta.merged_delta()[0]) != w0).flatten().nonzero().flatten()
+        assert set(moved.tolist()) <= set(delta.sparse()[0].tolist())
+        assert not torch.equal(delta.merged_delta()[0], first)
 
 
 def test_the_l0_penalty_is_the_expected_number_of_open_gates() -> None:

@@ -156,17 +156,17 @@ def _trial(
         torch.set_num_threads(settings.threads)
     try:
         with PeakMemory(device) as memory:
-            rows = {split: load_split(task, split, data_dir, limit)
-                    for split, limit in (("train", settings.max_train_examples),
-                                         ("validation", settings.max_eval_examples))}  # fmt: skip
+            limits = {"train": settings.max_train_examples, "validation": settings.max_eval_examples}
+            rows = {split: load_split(task, split, data_dir, limit) for split, limit in limits.items()}
             transformers.set_seed(settings.seed)
             built = build()
             model = built.model.to(device)
             _fill_counts(result, model, built.counts)
+            lengths = (settings.max_length, settings.max_target_length)
             train, valid = (
-                encode(task, rows[split], built.tokenizer, settings.max_length, settings.max_target_length, f"{split} split")
-                for split in ("train", "validation")
-            )  # fmt: skip
+                encode(task, rows[split], built.tokenizer, *lengths, f"{split} split of {data_label}")
+                for split in limits
+            )
             evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
             regularization = None
             if built.applied is not None:

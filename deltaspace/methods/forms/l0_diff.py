@@ -14,6 +14,9 @@ log α at 5 (gates open, Guo et al.'s α init), so W' = W before training.
 The stored delta is sparse: at inference only the k = ``fraction``·|W| entries of z ⊙ w with the
 largest magnitude are kept (Guo et al.'s projection onto the L0 ball, "magnitude pruning" to the
 target sparsity), so evaluation, merging and export all see exactly the vector that is stored.
+Guo et al. then fine-tune those k entries with the mask fixed: ``fix_mask()`` (or
+``deltaspace.methods.sparse.fix_diff_masks(model)`` for every site) projects once, folds the gates
+into w, and from then on trains and evaluates ΔW = scatter(w at the k indices) alone.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def keep_largest(dense: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 class L0Diff(WeightDelta):
-    """ΔW = z ⊙ w (training: sampled gates, dense) or its top-k entries at deterministic gates."""
+    """ΔW = z ⊙ w (training: sampled gates, dense) or its top-k entries at deterministic gates;
+    once the mask is fixed, w at the k fixed indices."""
 
     def __init__(self, out_dim: int, in_dim: int, keep: int, strength: float):
         super().__init__()
@@ -66,13 +70,29 @@ class L0Diff(WeightDelta):
         self.strength = strength
         self.diff = nn.Parameter(torch.zeros(out_dim, in_dim))
         self.log_alpha = nn.Parameter(torch.full((out_dim, in_dim), LOG_ALPHA_INIT))
+        self.register_buffer("fixed_indices", torch.arange(keep))
+        self.register_buffer("fixed", torch.tensor(False))
 
     def sparse(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The stored delta: (flat (out, in) indices, values) of the top-k |z ⊙ w| at inference gates."""
+        """The stored delta: (flat (out, in) indices, values), the top-k |z ⊙ w| at inference gates
+        (or the fixed mask's entries of w)."""
+        if bool(self.fixed):
+            return self.fixed_indices, self.diff.flatten()[self.fixed_indices]
         return keep_largest(hard_concrete(self.log_alpha, sample=False) * self.diff, self.keep)
 
+    @torch.no_grad()
+    def fix_mask(self) -> None:
+        """Project onto the L0 ball once and train only those k entries from now on (Guo et al.'s
+        second phase): w ← (z ⊙ w) on the mask, 0 elsewhere; the gates no longer act."""
+        indices, values = self.sparse()
+        self.diff.zero_()
+        self.diff.view(-1)[indices] = values
+        self.fixed_indices.copy_(indices)
+        self.fixed.fill_(True)
+        self.log_alpha.requires_grad_(False)
+
     def delta(self) -> tuple[torch.Tensor, None]:
-        if self.training:
+        if self.training and not bool(self.fixed):
             return hard_concrete(self.log_alpha, sample=True) * self.diff, None
         return self.merged_delta()
 
@@ -81,8 +101,8 @@ class L0Diff(WeightDelta):
         flat = self.diff.new_zeros(self.diff.numel()).index_put((indices,), values)
         return flat.view_as(self.diff), None
 
-    def penalty(self) -> torch.Tensor:
-        return self.strength * expected_l0(self.log_alpha)
+    def penalty(self) -> torch.Tensor | None:
+        return None if bool(self.fixed) else self.strength * expected_l0(self.log_alpha)
 
     def stored_state(self) -> dict[str, torch.Tensor]:
         indices, values = self.sparse()

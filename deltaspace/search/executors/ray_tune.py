@@ -6,8 +6,9 @@ and stores the constraint on the Optuna trial, so constrained samplers see over-
 exactly as with the local executor. Each Tune trial replays its point from the sampled values
 (``FixedTrial``) and runs it through the same ``TrialEvaluator``, so both executors write the same
 ``ds_`` records. Intermediate scores go to Tune (``tune.report``), where ASHA stops the weak
-ones; a trial Tune stopped is recorded ``pruned`` by a driver callback. ``--ray-address`` joins a
-running cluster; without it a local Ray instance starts on 127.0.0.1 with no dashboard.
+ones (any named pruner means ASHA here: a grace period of a quarter of the steps, reduction
+factor 2); a trial Tune stopped is recorded ``pruned`` by a driver callback. ``--ray-address``
+joins a running cluster; without it a local Ray instance starts on 127.0.0.1 with no dashboard.
 Each trial asks for ``cores // workers`` CPUs and, when the cluster has GPUs, one GPU.
 """
 
@@ -54,38 +55,17 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
     remaining = None if plan.n_trials is None else plan.n_trials - count_slots(study).finished
     if remaining is not None and remaining <= 0:
         return
-    if not ray.is_initialized():
-        if options.ray_address:
-            ray.init(address=options.ray_address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")  # fmt: skip
+    _connect(options.ray_address)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, options.workers))
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-
-    sampler = make_sampler(spec.search.sampler.name, SamplerArgs(spec.search.sampler.options, spec.search.seed,
-                                                                 len(plan.grid) if plan.grid else None))  # fmt: skip
-    searcher = OptunaSearch(
-        space=DefineByRun(plan),
-        metric=list(spec.objectives) if len(spec.objectives) > 1 else "score",
-        mode=[d[:3] for d in spec.directions] if len(spec.objectives) > 1 else "max",
-        sampler=sampler,
-        storage=rdb,
-        study_name=optuna_name,
-    )
-    scheduler = None
-    if spec.search.pruner.name != "none":
-        max_t = spec.budget.max_steps + 1  # the final report's step: ASHA stops what reaches max_t
-        scheduler = ASHAScheduler(time_attr="step", metric="score", mode="max", max_t=max_t,
-                                  grace_period=max(1, max_t // 4), reduction_factor=2)  # fmt: skip
     trainable = tune.with_parameters(
         ray_trial, url=url, spec_yaml=spec.to_yaml(), trainer=options.trainer, threads=cpus
     )
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus}),
         tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            scheduler=scheduler,
+            search_alg=_searcher(plan, rdb, optuna_name),
+            scheduler=_scheduler(plan),
             num_samples=remaining if remaining is not None else -1,
             max_concurrent_trials=max(1, options.workers),
             time_budget_s=options.timeout,
@@ -101,6 +81,51 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
         tuner.fit()
     if plan.n_trials is not None and count_slots(study).finished >= plan.n_trials:
         storage.set_study_status(spec.name, "complete")
+
+
+def _connect(address: str | None) -> None:
+    """Join the cluster at ``address``, or start a local instance on 127.0.0.1 (no dashboard)."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",
+        )
+
+
+def _searcher(plan: StudyPlan, rdb: Any, optuna_name: str) -> OptunaSearch:
+    """OptunaSearch with the study's sampler and its Optuna study in deltaspace's database."""
+    spec, search = plan.spec, plan.spec.search
+    grid = len(plan.grid) if plan.grid else None
+    several = len(spec.objectives) > 1
+    return OptunaSearch(
+        space=DefineByRun(plan),
+        metric=list(spec.objectives) if several else "score",
+        mode=[d[:3] for d in spec.directions] if several else "max",
+        sampler=make_sampler(search.sampler.name, SamplerArgs(search.sampler.options, search.seed, grid)),
+        storage=rdb,
+        study_name=optuna_name,
+    )
+
+
+def _scheduler(plan: StudyPlan) -> ASHAScheduler | None:
+    """ASHA on the score when the study names a pruner (its steps are optimiser steps)."""
+    if plan.spec.search.pruner.name == "none":
+        return None
+    max_t = plan.spec.budget.max_steps + 1  # the final report's step: ASHA stops what reaches max_t
+    return ASHAScheduler(
+        time_attr="step",
+        metric="score",
+        mode="max",
+        max_t=max_t,
+        grace_period=max(1, max_t // 4),
+        reduction_factor=2,
+    )
 
 
 @dataclass(frozen=True)
