@@ -203,7 +203,8 @@ def main() -> None:
     console.print(
         f"deltaspace / peft = {summary['speedup_vs_peft']:.2f}x (target >= 2), "
         f"deltaspace / bare = {summary['ratio_vs_bare']:.3f} (target >= 0.95); "
-        f"eval of 872 examples {eval_seconds:.2f} s = {100 * summary['eval_share_of_150_step_trial']:.1f}% "
+        + (f"deltaspace / HF Trainer = {summary['ratio_vs_hf_trainer']:.2f}x; " if args.with_trainer else "")
+        + f"eval of 872 examples {eval_seconds:.2f} s = {100 * summary['eval_share_of_150_step_trial']:.1f}% "
         f"of a 150-step trial (target < 10%). Written to {out.relative_to(ROOT)}"
     )
 
