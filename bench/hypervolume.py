@@ -9,9 +9,10 @@ does pruning save?
 2. Each sampler then runs ``--repeats`` studies of ``--k`` trials over the same space, each in a
    fresh database, with a trainer that replays the reference results (the same numbers, no
    compute): the hypervolume of (score, log10 delta parameters) after every trial, against the
-   hypervolume of all 30 points, gives the trials and the training seconds needed to reach 95%.
+   hypervolume of all 30 points, gives the trials and the training (optimiser steps, and seconds
+   as measured when the reference trained) needed to reach 95%.
 3. The same studies with median and Hyperband pruning replay each point's evaluation curve and
-   stop where the pruner says: the training seconds saved, and the hypervolume kept.
+   stop where the pruner says: the training steps saved, and the hypervolume kept.
 
 Hypervolume reference point: score 0.5 (chance on SST-2), log10 parameters of the largest point + 0.1.
 """
@@ -106,15 +107,16 @@ class Replay:
         self.calls.append((full, full.train_seconds))
         return full
 
-    def seconds_to(self, target: float, ref: tuple[float, float]) -> float | None:
-        """Training seconds spent until the complete results reach hypervolume ``target``."""
-        seen, spent = [], 0.0
-        for result, seconds in self.calls:
-            spent += seconds
+    def cost_to(self, target: float, ref: tuple[float, float]) -> tuple[int, float] | None:
+        """Optimiser steps and training seconds spent until the complete results reach hypervolume
+        ``target`` (None if they never do)."""
+        seen, steps, seconds = [], 0, 0.0
+        for result, spent in self.calls:
+            steps, seconds = steps + result.steps, seconds + spent
             if result.status == "complete" and result.score is not None:
                 seen.append((result.score, math.log10(max(result.delta_params, 1))))
             if hypervolume(seen, ref) >= target:
-                return spent
+                return steps, seconds
         return None
 
 
@@ -142,7 +144,8 @@ def replay_runs(table: dict[str, TrialResult], args: argparse.Namespace, ref: tu
                 pruner: str = "none") -> dict[str, Any]:  # fmt: skip
     rows: dict[str, Any] = {}
     for name, sampler in SAMPLERS.items():
-        reach, seconds, to_95, final = [], [], [], []
+        row: dict[str, list[Any]] = {k: [] for k in ("trials_to_95pct", "steps_to_95pct", "seconds_to_95pct",
+                                                     "hv_fraction_after_k", "train_steps", "train_seconds")}  # fmt: skip
         for seed in range(args.repeats):
             with tempfile.TemporaryDirectory() as tmp:
                 url = f"sqlite:///{tmp}/replay.db"
@@ -153,20 +156,24 @@ def replay_runs(table: dict[str, TrialResult], args: argparse.Namespace, ref: tu
                 )
                 run_study(spec, url, options=ExecutorOptions(trainer=trainer))
                 hv = curve(Storage(url), spec.name, ref)
-                k95 = next((k + 1 for k, v in enumerate(hv) if v >= 0.95 * hv_all), None)
-                reach.append(k95)
-                seconds.append(sum(spent for _, spent in trainer.calls))
-                to_95.append(trainer.seconds_to(0.95 * hv_all, ref))
-                final.append(hv[-1] / hv_all)
-        hits = [k for k in reach if k is not None]
-        rows[name] = {
-            "trials_to_95pct": reach,
-            "median_trials_to_95pct": statistics.median(hits) if hits else None,
-            "train_seconds_to_95pct": [None if s is None else round(s, 1) for s in to_95],
-            "hv_fraction_after_k": [round(f, 4) for f in final],
-            "train_seconds": [round(s, 1) for s in seconds],
-        }
+            cost = trainer.cost_to(0.95 * hv_all, ref)
+            row["trials_to_95pct"].append(next((k + 1 for k, v in enumerate(hv) if v >= 0.95 * hv_all), None))
+            row["steps_to_95pct"].append(cost[0] if cost else None)
+            row["seconds_to_95pct"].append(round(cost[1], 1) if cost else None)
+            row["hv_fraction_after_k"].append(round(hv[-1] / hv_all, 4))
+            row["train_steps"].append(sum(result.steps for result, _ in trainer.calls))
+            row["train_seconds"].append(round(sum(spent for _, spent in trainer.calls), 1))
+        rows[name] = row
     return rows
+
+
+def _median(values: list[Any]) -> str:
+    hits = [v for v in values if v is not None]
+    return (
+        f"{statistics.median(hits):g} ({len(hits)}/{len(values)} runs)"
+        if hits
+        else f"- (0/{len(values)} runs)"
+    )
 
 
 def main() -> None:
@@ -194,20 +201,22 @@ def main() -> None:
     ref = (0.5, max(lp for _, lp in points) + 0.1)
     hv_all = hypervolume(points, ref)
     full_seconds = sum(r.train_seconds for r in table.values())
+    full_steps = sum(r.steps for r in table.values())
     report: dict[str, Any] = {
         "points": len(records), "steps": args.steps, "k": args.k, "repeats": args.repeats,
-        "hv_all": hv_all, "train_seconds_all_points": full_seconds,
+        "hv_all": hv_all, "train_steps_all_points": full_steps, "train_seconds_all_points": full_seconds,
         "samplers": replay_runs(table, args, ref, hv_all),
         "pruning": {p: replay_runs(table, args, ref, hv_all, p) for p in PRUNERS},
     }  # fmt: skip
     print(
-        f"{len(records)} points, hypervolume {hv_all:.4f}, {full_seconds:.0f} s of training for all of them"
+        f"{len(records)} points, hypervolume {hv_all:.4f}; training all of them: {full_steps} steps, {full_seconds:.0f} s"
     )
     for title, rows in [("no pruning", report["samplers"])] + [(p, r) for p, r in report["pruning"].items()]:
-        print(f"-- {title}")
+        print(f"-- {title} (medians over {args.repeats} runs of {args.k} trials)")
         for name, row in rows.items():
-            print(f"{name:>8}: trials to 95%: {row['trials_to_95pct']}, train s to 95%: {row['train_seconds_to_95pct']}, "
-                  f"HV after {args.k}: {row['hv_fraction_after_k']}, train s: {row['train_seconds']}")  # fmt: skip
+            print(f"{name:>8}: HV after {args.k} {_median(row['hv_fraction_after_k'])}; to 95%: trials "
+                  f"{_median(row['trials_to_95pct'])}, steps {_median(row['steps_to_95pct'])}; "
+                  f"steps in all {_median(row['train_steps'])}")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -60,3 +60,20 @@ def test_cli_lists_tasks_from_the_registry() -> None:
     out = subprocess.run([sys.executable, "-m", "deltaspace.cli", "tasks"], capture_output=True, text=True,
                          check=True, env={**os.environ, "COLUMNS": "200"}).stdout  # fmt: skip
     assert all(name in out for name in task_names()) and "matthews" in out
+
+
+def test_importing_trainers_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, deltaspace.trainers, deltaspace.trainers.tasks, deltaspace.trainers.commands, "
+        "deltaspace.trainers.cli_train\n"
+        "print([m for m in ('torch', 'transformers', 'datasets', 'sklearn', 'numpy') if m in sys.modules])"
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "[]"
+    )

@@ -2,8 +2,9 @@
 
 ``run_trial`` turns (model, MethodSpec, task, TrainSettings, seed) into a `TrialResult`. Importing
 this package is light (pydantic only): torch, transformers and datasets load when a trial runs.
-Modules: ``tasks/`` (registry and specs), ``metrics``, ``data`` (loading and checks),
-``batching``, ``loop``, ``evaluation``, ``measure`` (memory, provenance), ``trial``, ``cli_train``.
+Modules: ``tasks/`` (registry and specs), ``metrics``, ``settings``, ``data`` (loading and
+checks), ``batching``, ``loop``, ``evaluation``, ``selection`` (LT-SFT's mask phase), ``measure``
+(memory, provenance), ``trial``, ``cli_train`` and ``commands`` (``deltaspace train``/``tasks``).
 """
 
 from __future__ import annotations

@@ -96,9 +96,8 @@ def train_loop(
         return LoopResult(status="failed", failure_reason="the model has no trainable parameters")
     steps = total_steps(len(train), settings)
     optimizer, scheduler = make_optimizer(model, settings, steps)
-    scaler = torch.amp.GradScaler(
-        "cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    )
+    fp16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler("cuda", enabled=fp16)  # loss scaling only under fp16 autocast
     best_state: dict[str, torch.Tensor] = {}
     evals_since_best = 0
 
@@ -120,6 +119,25 @@ def train_loop(
             return True
         return settings.patience is not None and evals_since_best >= settings.patience
 
+    def step(batch: dict[str, torch.Tensor]) -> float:
+        """One optimiser step on ``batch``; returns the loss (a non-finite loss is not stepped)."""
+        with autocast(device):
+            loss = model(**batch).loss
+            if regularization is not None:
+                loss = loss + regularization()
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            return loss_value
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        if settings.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(trainable.values(), settings.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss_value
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     model.train()
     batches = epoch_batches(train.lengths, settings)
@@ -132,25 +150,7 @@ def train_loop(
             tic = time.perf_counter()
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(train, idx, pad_id).items()}
             try:
-                with autocast(device):
-                    loss = model(**batch).loss
-                    if regularization is not None:
-                        loss = loss + regularization()
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    out.status, out.failure_reason = (
-                        "failed",
-                        f"loss became {loss_value} at step {out.steps + 1}",
-                    )
-                    break
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                if settings.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(trainable.values(), settings.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                loss_value = step(batch)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if "out of memory" not in str(exc).lower():
                     raise
@@ -160,18 +160,17 @@ def train_loop(
                     f"out of memory at step {out.steps + 1} (batch {shape[0]}x{shape[1]} tokens): {exc}"
                 )
                 break
+            if not math.isfinite(loss_value):
+                out.status, out.failure_reason = "failed", f"loss became {loss_value} at step {out.steps + 1}"
+                break
             out.steps += 1
             out.examples += len(idx)
             out.train_seconds += time.perf_counter() - tic
             progress.update(bar, advance=1, description=f"training  loss {loss_value:.4f}")
-            over_budget = (
-                settings.max_train_seconds is not None and out.train_seconds >= settings.max_train_seconds
-            )
-            if (
-                (settings.eval_every and out.steps % settings.eval_every == 0)
-                or out.steps == steps
-                or over_budget
-            ):
+            budget = settings.max_train_seconds
+            over_budget = budget is not None and out.train_seconds >= budget
+            due = settings.eval_every is not None and out.steps % settings.eval_every == 0
+            if due or out.steps == steps or over_budget:
                 stopped = run_eval(out.steps) or over_budget
     if out.status == "failed":
         if device.type == "cuda":
