@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..errors import DeltaspaceError
 
-class DeltaspaceError(Exception):
-    """Base class of the errors the CLI turns into one line on stderr and exit code 2."""
+__all__ = ["DeltaspaceError", "SpecError", "UnknownNameError", "UnsupportedModelError"]
 
 
 class SpecError(DeltaspaceError, ValueError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from deltaspace.errors import DeltaspaceError
 
-class StorageError(Exception):
+
+class StorageError(DeltaspaceError):
     """Base class of every error that storage raises on purpose."""
 
 
