@@ -73,9 +73,9 @@ def method_sets(which: list[str]) -> list[MethodSpec]:
 def settings_for(spec: MethodSpec, steps: int, threads: int):
     from deltaspace.trainers.settings import TrainSettings
 
-    lr = 5e-5 if "all" in spec.trainable else 1e-3
-    return TrainSettings(lr=lr, max_steps=steps, batch_size=32, max_length=128, threads=threads,
-                         eval_every=max(steps // 3, 1), progress=False, latency_batches=3)
+    # lr=None: each method trains at its form's measured default (trainers/settings.py)
+    return TrainSettings(lr=None, max_steps=steps, batch_size=32, max_length=128, threads=threads,
+                         eval_every=max(steps // 2, 1), progress=False, latency_batches=3)
 
 
 def main() -> None:
