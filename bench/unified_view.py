@@ -73,8 +73,15 @@ def method_sets(which: list[str]) -> list[MethodSpec]:
 def settings_for(spec: MethodSpec, steps: int, threads: int):
     from deltaspace.trainers.settings import TrainSettings
 
-    # lr=None: each method trains at its form's measured default (trainers/settings.py)
-    return TrainSettings(lr=None, max_steps=steps, batch_size=32, max_length=128, threads=threads,
+    # One rate for every adapter-like method so that each finding compares like with like;
+    # prefix-only methods need a far larger one (trainers/settings.py measured 5e-2 on SST-2).
+    if "all" in spec.trainable:
+        lr = 5e-5
+    elif spec.deltas and all(d.form == "prefix" for d in spec.deltas):
+        lr = 5e-2
+    else:
+        lr = 1e-3
+    return TrainSettings(lr=lr, max_steps=steps, batch_size=32, max_length=128, threads=threads,
                          eval_every=max(steps // 2, 1), progress=False, latency_batches=3)
 
 
