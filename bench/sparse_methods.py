@@ -1,9 +1,11 @@
 """Weight-level methods on MiniLM / SST-2, next to LoRA and BitFit: score, trainable, stored, merged.
 
     python bench/sparse_methods.py [--steps 150] [--select-steps 50] [--seeds 0] [--threads 2]
-                                   [--only pafi hiwi] [--out bench/results/sparse_methods.json]
+                                   [--only pafi hiwi] [--lr pafi=1e-4 ...]
+                                   [--out bench/results/sparse_methods.json]
 
-Every method trains ``--steps`` AdamW steps (lr 1e-3, batch 32, the trainer's defaults otherwise)
+Every method trains ``--steps`` AdamW steps (lr 1e-3 unless ``--lr name=value`` says otherwise,
+batch 32, the trainer's defaults otherwise)
 through ``deltaspace.trainers.train_and_evaluate``, and is scored on the full validation split.
 Two methods need more than the plain loop, supplied here the way the trainer will:
 
@@ -93,7 +95,7 @@ def merged_score(model: nn.Module, tokenizer: Any, settings: Any) -> tuple[float
     return score, evaluator.latency_ms(32, settings.latency_batches)
 
 
-def run(name: str, steps: int, select_steps: int, seed: int, threads: int) -> dict[str, Any]:
+def run(name: str, lr: float, steps: int, select_steps: int, seed: int, threads: int) -> dict[str, Any]:
     import transformers
 
     from deltaspace.methods import apply_method, load_backbone, merge_problems
@@ -104,7 +106,7 @@ def run(name: str, steps: int, select_steps: int, seed: int, threads: int) -> di
     torch.set_num_threads(threads)
     spec = preset(name)
     settings = TrainSettings(
-        max_steps=steps, eval_every=max(steps // 3, 1), threads=threads, progress=False, seed=seed
+        lr=lr, max_steps=steps, eval_every=max(steps // 3, 1), threads=threads, progress=False, seed=seed
     )
     transformers.set_seed(seed)
     model, tokenizer = load_backbone("minilm")
@@ -119,6 +121,7 @@ def run(name: str, steps: int, select_steps: int, seed: int, threads: int) -> di
     row: dict[str, Any] = {
         "method": name,
         "seed": seed,
+        "lr": lr,
         "status": result.status,
         "failure": result.failure_reason,
         "accuracy": result.score,
@@ -148,15 +151,18 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None, choices=METHODS)
+    parser.add_argument("--lr", nargs="*", default=[], help="per-method learning rates, name=value")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "sparse_methods.json")
     args = parser.parse_args()
+    lrs = {name: float(value) for name, value in (item.split("=") for item in args.lr)}
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
-    done = {(r["method"], r["seed"], r.get("steps")) for r in rows}
+    done = {(r["method"], r["seed"], r.get("steps"), r.get("lr", 1e-3)) for r in rows}
     for seed in args.seeds:
         for name in args.only or METHODS:
-            if (name, seed, args.steps) in done:
+            lr = lrs.get(name, 1e-3)
+            if (name, seed, args.steps, lr) in done:
                 continue
-            row = {**run(name, args.steps, args.select_steps, seed, args.threads), "steps": args.steps}
+            row = {**run(name, lr, args.steps, args.select_steps, seed, args.threads), "steps": args.steps}
             rows.append(row)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(rows, indent=2))
@@ -167,8 +173,9 @@ def main() -> None:
 def summary(rows: list[dict[str, Any]]) -> str:
     """A markdown table: accuracy (trained / merged), parameters, ms per example at batch 32 (before / after merge)."""
     lines = [
-        "| method | steps | seed | accuracy | merged | trainable | stored | indices | extra at inference | ms/ex | merged ms/ex |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| method | lr | steps | seed | accuracy | merged | trainable | stored | indices | extra at inference "
+        "| ms/ex | merged ms/ex |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def num(value: Any, fmt: str) -> str:
@@ -176,7 +183,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
 
     for r in rows:
         lines.append(
-            f"| {r['method']} | {r['steps']} | {r['seed']} | {num(r['accuracy'], '.3f')} | "
+            f"| {r['method']} | {r.get('lr', 1e-3):g} | {r['steps']} | {r['seed']} | {num(r['accuracy'], '.3f')} | "
             f"{num(r.get('merged_accuracy'), '.3f')} | {r['trainable']:,} | {r['stored']:,} | "
             f"{r['stored_indices']:,} | {r['inference_extra']:,} | {num(r['latency_ms_batch32'], '.2f')} | "
             f"{num(r.get('merged_latency_ms_batch32'), '.2f')} |"
