@@ -33,7 +33,18 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT.parents[1] / "shared" / "data" / "sst2"
-METHODS = ["lora", "bitfit", "diff_pruning", "pafi", "lt_sft", "hiwi", "intrinsic", "intrinsic_said"]
+# "head_only" (no delta, the task head alone) is the floor every method should clear
+METHODS = [
+    "head_only",
+    "lora",
+    "bitfit",
+    "diff_pruning",
+    "pafi",
+    "lt_sft",
+    "hiwi",
+    "intrinsic",
+    "intrinsic_said",
+]
 
 
 class DiffPruning(nn.Module):
@@ -99,12 +110,12 @@ def run(name: str, lr: float, steps: int, select_steps: int, seed: int, threads:
     import transformers
 
     from deltaspace.methods import apply_method, load_backbone, merge_problems
-    from deltaspace.space import preset
+    from deltaspace.space import MethodSpec, preset
     from deltaspace.trainers.settings import TrainSettings
     from deltaspace.trainers.trial import train_and_evaluate
 
     torch.set_num_threads(threads)
-    spec = preset(name)
+    spec = MethodSpec(name=name) if name == "head_only" else preset(name)
     settings = TrainSettings(
         lr=lr, max_steps=steps, eval_every=max(steps // 3, 1), threads=threads, progress=False, seed=seed
     )
