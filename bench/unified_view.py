@@ -12,12 +12,15 @@ can be interrupted and resumed. Methods, per finding (MiniLM: d=384, 6 layers, 2
   and at ~1.3% (PA r=128 at attn / ffn);
 * composition: PA at the FFN, r=64, add vs scaled (s=4);
 * MAM (prefix l=30 + scaled PA r=512) vs scaled PA r=512, prefix l=30 and LoRA;
-* presets: every preset at its published size, plus full fine-tuning.
+* presets: every preset at its published size, plus full fine-tuning;
+* free: the Pareto front of a free-space search (``--free-front URL STUDY``, run on one seed)
+  re-evaluated here on every seed, as ``free_t<trial>``, so that it meets the presets on equal terms.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import time
@@ -70,6 +73,16 @@ def method_sets(which: list[str]) -> list[MethodSpec]:
     return list(seen.values())
 
 
+def free_front(url: str, study: str) -> list[MethodSpec]:
+    """The methods on the Pareto front of a stored free-space study, named ``free_t<trial number>``."""
+    from deltaspace.export.select import non_dominated, scored
+    from deltaspace.storage import Storage
+
+    trials = scored(Storage(url).list_trials(study, status="complete"))
+    front = non_dominated([(t.delta_params, t.score) for t in trials])
+    return [MethodSpec(name=f"free_t{trials[i].number}", **json.loads(trials[i].method_json)) for i in front]
+
+
 def settings_for(spec: MethodSpec, steps: int, threads: int):
     from deltaspace.trainers.settings import TrainSettings
 
@@ -91,7 +104,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sets", nargs="+", default=["findings", "presets"], choices=["findings", "presets"])
+    parser.add_argument("--sets", nargs="*", default=["findings", "presets"], choices=["findings", "presets"])
+    parser.add_argument("--free-front", nargs=2, metavar=("URL", "STUDY"), default=None,
+                        help="also run the Pareto front of this free-space study on every seed")
     parser.add_argument("--only", nargs="*", default=None, help="method names to run (default: all)")
     parser.add_argument("--storage", default=f"sqlite:///{ROOT / 'results' / 'unified_view.db'}")
     args = parser.parse_args()
@@ -102,7 +117,8 @@ def main() -> None:
     from deltaspace.trainers.trial import run_trial
 
     storage = Storage(args.storage)
-    methods = [m for m in method_sets(args.sets) if not args.only or m.name in args.only]
+    methods = method_sets(args.sets) + (free_front(*args.free_front) if args.free_front else [])
+    methods = [m for m in methods if not args.only or m.name in args.only]
     for task in args.tasks:
         study = f"unified-{task}"
         spec_yaml = yaml.safe_dump({"bench": "unified_view", "task": task, "steps": args.steps})

@@ -1,0 +1,105 @@
+"""The results page's judgements (bench/make_results.py): verdicts, the majority-class floor,
+dominance of free combinations over presets, all from stored trials."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from deltaspace.space import preset
+from deltaspace.storage import Storage
+from deltaspace.trainers.result import TrialResult
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def results():
+    spec = importlib.util.spec_from_file_location("make_results", ROOT / "bench" / "make_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _labels(task: str) -> list[int]:
+    return [json.loads(line)["label"] for line in (DATA / task / "validation.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.skipif(not (DATA / "mrpc").exists(), reason="needs ../shared/data")
+def test_majority_baseline_matches_hand_computed_scores(results):
+    sst2 = _labels("sst2")
+    assert results.majority_baseline("sst2") == pytest.approx(Counter(sst2).most_common(1)[0][1] / len(sst2))
+    # MRPC: always "paraphrase" (1): recall 1, precision = accuracy = share of positives
+    mrpc = _labels("mrpc")
+    p = sum(mrpc) / len(mrpc)
+    assert p > 0.5
+    assert results.majority_baseline("mrpc") == pytest.approx((2 * p / (1 + p) + p) / 2)
+    assert results.majority_baseline("cola") == pytest.approx(0.0)  # a constant has no correlation
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "floor", "short"),
+    [
+        ([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], 0.5, "reproduced"),
+        ([0.80, 0.75, 0.85], [0.79, 0.74, 0.84], 0.5, "within noise"),
+        ([0.60, 0.61, 0.62], [0.80, 0.81, 0.82], 0.5, "**reversed**"),
+        ([0.78, 0.74, 0.84], [0.80, 0.74, 0.84], 0.5, "not reproduced"),
+        ([0.0, 0.0, 0.0], [0.0, 0.001, 0.0], 0.0, "no verdict"),
+        ([0.8], [0.7], None, "same direction (1 seed)"),
+        ([], [0.7], None, "not run"),
+    ],
+)
+def test_verdicts(results, a, b, floor, short):
+    assert results.verdict(a, b, floor)[0] == short
+
+
+def test_describe_names_every_dimension(results):
+    mam = json.loads(preset("mam").canonical_json())
+    line = results.describe(mam)
+    assert line.startswith("prefix@attn_heads")
+    assert "bottleneck@ffn_output parallel scaled s=4 r=512" in line
+    assert results.describe({"deltas": []}) == "head only"
+
+
+def _store(storage: Storage, study: str, number: int, name: str, seed: int, score: float, params: int) -> None:
+    storage.start_trial(study, number, method_name=name, method_json=preset("lora").canonical_json(),
+                        method_hash=f"{number:064d}", params={}, training={"max_steps": 100}, seed=seed,
+                        worker_host="h", worker_pid=1)
+    storage.finish_trial(study, number, TrialResult(status="complete", score=score, delta_params=params,
+                                                    percent=100 * params / 22_713_216))
+
+
+def test_pages_from_stored_trials(results, tmp_path):
+    storage = Storage(f"sqlite:///{tmp_path / 'uv.db'}")
+    storage.get_or_create_study("unified-sst2", "bench: test")
+    rows = [("par_adapter_ffn_r64", [0.80, 0.81, 0.82], 297_600), ("seq_adapter_ffn_r64", [0.70, 0.71, 0.72], 297_600),
+            ("lora", [0.75, 0.76, 0.77], 73_728), ("prefix", [0.785, 0.795, 0.805], 138_240),
+            ("free_t7", [0.79, 0.80, 0.81], 50_000), ("free_t9", [0.60, 0.61, 0.62], 1_000)]
+    number = 0
+    for name, scores, params in rows:
+        for seed, score in enumerate(scores):
+            _store(storage, "unified-sst2", number, name, seed, score, params)
+            number += 1
+    findings = "\n".join(results.findings_section(storage, ["sst2"]))
+    assert "| Parallel insertion beats sequential (adapter at the FFN, r=64, 1.3%) | reproduced |" in findings
+    assert "| 80.0 ± 1.0 (3) |" not in findings  # cells are per method and task
+    assert "| par_adapter_ffn_r64 | 297,600 | 1.310 | 81.0 ± 1.0 (3) |" in findings
+
+    free = Storage(f"sqlite:///{tmp_path / 'free.db'}")
+    free.get_or_create_study("uv-free-space", "name: uv-free-space")
+    _store(free, "uv-free-space", 7, "free", 0, 0.83, 50_000)
+    _store(free, "uv-free-space", 8, "free", 0, 0.70, 90_000)  # dominated by trial 7: not on the front
+    _store(free, "uv-free-space", 9, "free", 0, 0.61, 1_000)
+    page = "\n".join(results.free_space_section(storage, f"sqlite:///{tmp_path / 'free.db'}", "uv-free-space"))
+    front_rows = [line for line in page.splitlines() if line.startswith("| 7 |") or line.startswith("| 8 |")]
+    assert len(front_rows) == 1 and front_rows[0].endswith("| 50,000 | 83.0 |")
+    # free_t7 (50k, 80.0) dominates lora (73.7k, 76.0) and prefix (138k, 79.5); only lora by more than the std
+    line = next(line for line in page.splitlines() if line.startswith("| free_t7 |"))
+    assert line.endswith("| prefix (no), lora (yes) |")  # presets in `deltaspace methods` order
+    assert next(line for line in page.splitlines() if line.startswith("| free_t9 |")).endswith("| – |")
+    assert "1 of 2 re-evaluated combinations dominate at least one preset" in page
