@@ -92,9 +92,14 @@ def verdict(a: list[float], b: list[float], floor: float | None) -> tuple[str, s
     return "not reproduced", f"**not reproduced**: {gap:+.1f} points, within std {noise:.1f} ({seeds})"
 
 
+def variants(by_method: dict[str, list[Any]], name: str) -> list[str]:
+    """``name`` and its learning-rate variants (``name@lr0.01``, see ``unified_view.py --lr``)."""
+    return [name] + sorted(n for n in by_method if n.startswith(name + "@"))
+
+
 def _best(by_method: dict[str, list[Any]], names: list[str]) -> tuple[str, list[float]]:
-    """The method with the best mean among ``names`` and its scores."""
-    runs = [(n, _scores(by_method.get(n, []))) for n in names]
+    """The method (or learning-rate variant) with the best mean among ``names`` and its scores."""
+    runs = [(v, _scores(by_method.get(v, []))) for n in names for v in variants(by_method, n)]
     return max(runs, key=lambda r: statistics.fmean(r[1]) if r[1] else -1.0)
 
 
@@ -124,7 +129,8 @@ def findings_section(storage: Any, tasks: list[str]) -> list[str]:
     lines = ["## 1. The unified view's findings at MiniLM scale", "",
              "Each cell is the validation score ×100 (SST-2: accuracy; MRPC: mean of F1 and accuracy; CoLA: "
              "Matthews correlation), mean ± std over seeds, the number of seeds in brackets. A verdict compares "
-             "the best mean of the paper's winning group with the best mean of the other group; it says "
+             "the best mean of the paper's winning group with the best mean of the other group (a method's "
+             "learning-rate variants, `name@lr…`, count as the method at its best rate); it says "
              "'reproduced' only when the gap is larger than the larger seed std, and 'no verdict' when neither "
              f"side is more than {LEARNED_MARGIN} points above the majority-class score (the task was not learned).",
              "", "| task | optimiser steps | majority-class score |", "|---|---:|---:|"]
@@ -137,7 +143,8 @@ def findings_section(storage: Any, tasks: list[str]) -> list[str]:
         shorts = []
         details += [f"### {title}", "", "| method | delta params | % | " + " | ".join(tasks) + " |",
                     "|---|---:|---:|" + "---:|" * len(tasks)]
-        for name in winners + losers:
+        shown = [v for n in winners + losers for v in dict.fromkeys(x for t in tasks for x in variants(per_task[t], n))]
+        for name in shown:
             trials = next((per_task[t][name] for t in tasks if per_task[t].get(name)), [])
             params = f"{trials[0].delta_params:,}" if trials else "–"
             percent = f"{trials[0].percent:.3f}" if trials else "–"

@@ -83,12 +83,14 @@ def free_front(url: str, study: str) -> list[MethodSpec]:
     return [MethodSpec(name=f"free_t{trials[i].number}", **json.loads(trials[i].method_json)) for i in front]
 
 
-def settings_for(spec: MethodSpec, steps: int, threads: int):
+def settings_for(spec: MethodSpec, steps: int, threads: int, lr: float | None = None):
     from deltaspace.trainers.settings import TrainSettings
 
     # One rate for every adapter-like method so that each finding compares like with like;
     # prefix-only methods need a far larger one (trainers/settings.py measured 5e-2 on SST-2).
-    if "all" in spec.trainable:
+    if lr is not None:
+        pass
+    elif "all" in spec.trainable:
         lr = 5e-5
     elif spec.deltas and all(d.form == "prefix" for d in spec.deltas):
         lr = 5e-2
@@ -107,6 +109,8 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=["findings", "presets"], choices=["findings", "presets"])
     parser.add_argument("--free-front", nargs=2, metavar=("URL", "STUDY"), default=None,
                         help="also run the Pareto front of this free-space study on every seed")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="train the chosen methods at this rate instead, stored as '<name>@lr<rate>'")
     parser.add_argument("--only", nargs="*", default=None, help="method names to run (default: all)")
     parser.add_argument("--storage", default=f"sqlite:///{ROOT / 'results' / 'unified_view.db'}")
     args = parser.parse_args()
@@ -119,13 +123,15 @@ def main() -> None:
     storage = Storage(args.storage)
     methods = method_sets(args.sets) + (free_front(*args.free_front) if args.free_front else [])
     methods = [m for m in methods if not args.only or m.name in args.only]
+    if args.lr is not None:  # a learning-rate variant is a method of its own in the tables
+        methods = [m.model_copy(update={"name": f"{m.name}@lr{args.lr:g}"}) for m in methods]
     for task in args.tasks:
         study = f"unified-{task}"
         spec_yaml = yaml.safe_dump({"bench": "unified_view", "task": task, "steps": args.steps})
         storage.get_or_create_study(study, spec_yaml)
         for seed in args.seeds:
             for spec in methods:
-                settings = settings_for(spec, args.steps, args.threads)
+                settings = settings_for(spec, args.steps, args.threads, args.lr)
                 key = _trial_hash(spec, settings, task, seed)
                 done = storage.find_completed_by_hash(key)
                 if done is not None:

@@ -103,3 +103,17 @@ def test_pages_from_stored_trials(results, tmp_path):
     assert line.endswith("| prefix (no), lora (yes) |")  # presets in `deltaspace methods` order
     assert next(line for line in page.splitlines() if line.startswith("| free_t9 |")).endswith("| – |")
     assert "1 of 2 re-evaluated combinations dominate at least one preset" in page
+
+
+def test_learning_rate_variants_count_as_the_method_at_its_best_rate(results, tmp_path):
+    storage = Storage(f"sqlite:///{tmp_path / 'uv.db'}")
+    storage.get_or_create_study("unified-sst2", "bench: test")
+    rows = [("par_adapter_ffn_r64", [0.80, 0.81, 0.82]), ("seq_adapter_ffn_r64", [0.70, 0.71, 0.72]),
+            ("seq_adapter_ffn_r64@lr0.01", [0.85, 0.86, 0.87])]
+    for i, (name, scores) in enumerate(rows):
+        for seed, score in enumerate(scores):
+            _store(storage, "unified-sst2", 3 * i + seed, name, seed, score, 297_600)
+    findings = "\n".join(results.findings_section(storage, ["sst2"]))
+    assert "| seq_adapter_ffn_r64@lr0.01 | 297,600 | 1.310 | 86.0 ± 1.0 (3) |" in findings
+    assert "| Parallel insertion beats sequential (adapter at the FFN, r=64, 1.3%) | **reversed** |" in findings
+    assert "of the second seq_adapter_ffn_r64@lr0.01" in findings
