@@ -100,7 +100,8 @@ def variants(by_method: dict[str, list[Any]], name: str) -> list[str]:
 def _best(by_method: dict[str, list[Any]], names: list[str]) -> tuple[str, list[float]]:
     """The method (or learning-rate variant) with the best mean among ``names`` and its scores."""
     runs = [(v, _scores(by_method.get(v, []))) for n in names for v in variants(by_method, n)]
-    return max(runs, key=lambda r: statistics.fmean(r[1]) if r[1] else -1.0)
+    # a rate tried on one seed only (a sweep point) never outranks one run on every seed
+    return max(runs, key=lambda r: (len(r[1]), statistics.fmean(r[1])) if r[1] else (0, -1.0))
 
 
 def _steps(by_method: dict[str, list[Any]]) -> str:

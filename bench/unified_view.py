@@ -111,6 +111,9 @@ def main() -> None:
                         help="also run the Pareto front of this free-space study on every seed")
     parser.add_argument("--lr", type=float, default=None,
                         help="train the chosen methods at this rate instead, stored as '<name>@lr<rate>'")
+    parser.add_argument("--tuned-lr", metavar="TASK", default=None,
+                        help="train each method at the rate (its default or an --lr variant) that scored best "
+                             "on seed 0 of TASK")
     parser.add_argument("--only", nargs="*", default=None, help="method names to run (default: all)")
     parser.add_argument("--storage", default=f"sqlite:///{ROOT / 'results' / 'unified_view.db'}")
     args = parser.parse_args()
@@ -123,15 +126,19 @@ def main() -> None:
     storage = Storage(args.storage)
     methods = method_sets(args.sets) + (free_front(*args.free_front) if args.free_front else [])
     methods = [m for m in methods if not args.only or m.name in args.only]
+    rates: dict[str, float | None] = {m.name: args.lr for m in methods}
     if args.lr is not None:  # a learning-rate variant is a method of its own in the tables
         methods = [m.model_copy(update={"name": f"{m.name}@lr{args.lr:g}"}) for m in methods]
+        rates = {m.name: args.lr for m in methods}
+    elif args.tuned_lr:
+        methods, rates = tuned(storage, methods, args.tuned_lr)
     for task in args.tasks:
         study = f"unified-{task}"
         spec_yaml = yaml.safe_dump({"bench": "unified_view", "task": task, "steps": args.steps})
         storage.get_or_create_study(study, spec_yaml)
         for seed in args.seeds:
             for spec in methods:
-                settings = settings_for(spec, args.steps, args.threads, args.lr)
+                settings = settings_for(spec, args.steps, args.threads, rates[spec.name])
                 key = _trial_hash(spec, settings, task, seed)
                 done = storage.find_completed_by_hash(key)
                 if done is not None:
@@ -147,6 +154,21 @@ def main() -> None:
                 storage.finish_trial(study, number, result)
                 print(f"{task:6s} seed={seed} {spec.name:28s} {result.status:9s} score={result.score} "
                       f"params={result.delta_params:,} ({time.perf_counter() - start:.0f}s)", flush=True)
+
+
+def tuned(storage, methods: list[MethodSpec], task: str) -> tuple[list[MethodSpec], dict[str, float | None]]:
+    """Each method as its learning-rate variant with the best seed-0 score on ``task`` (the
+    method itself, at its default rate, when no variant beat it or none was run)."""
+    trials = [t for t in storage.list_trials(f"unified-{task}", status="complete") if t.seed == 0 and t.score is not None]
+    chosen, rates = [], {}
+    for spec in methods:
+        runs = [t for t in trials if t.method_name == spec.name or t.method_name.startswith(spec.name + "@lr")]
+        best = max(runs, key=lambda t: t.score).method_name if runs else spec.name
+        rate = float(best.split("@lr", 1)[1]) if "@lr" in best else None
+        chosen.append(spec.model_copy(update={"name": best}))
+        rates[best] = rate
+        print(f"{spec.name}: {'default rate' if rate is None else f'lr {rate:g}'} (best of {len(runs)} on {task} seed 0)")
+    return chosen, rates
 
 
 def _trial_hash(spec: MethodSpec, settings, task: str, seed: int) -> str:

@@ -109,10 +109,10 @@ def test_learning_rate_variants_count_as_the_method_at_its_best_rate(results, tm
     storage = Storage(f"sqlite:///{tmp_path / 'uv.db'}")
     storage.get_or_create_study("unified-sst2", "bench: test")
     rows = [("par_adapter_ffn_r64", [0.80, 0.81, 0.82]), ("seq_adapter_ffn_r64", [0.70, 0.71, 0.72]),
-            ("seq_adapter_ffn_r64@lr0.01", [0.85, 0.86, 0.87])]
+            ("seq_adapter_ffn_r64@lr0.01", [0.85, 0.86, 0.87]), ("seq_adapter_ffn_r64@lr0.1", [0.95])]
     for i, (name, scores) in enumerate(rows):
         for seed, score in enumerate(scores):
-            _store(storage, "unified-sst2", 3 * i + seed, name, seed, score, 297_600)
+            _store(storage, "unified-sst2", 10 * i + seed, name, seed, score, 297_600)
     findings = "\n".join(results.findings_section(storage, ["sst2"]))
     assert "| seq_adapter_ffn_r64@lr0.01 | 297,600 | 1.310 | 86.0 ± 1.0 (3) |" in findings
     assert "| Parallel insertion beats sequential (adapter at the FFN, r=64, 1.3%) | **reversed** |" in findings
