@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -112,7 +113,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"batch": 32, "length": 64, "threads": args.threads, "rows": rows, "torch": torch.__version__},
+            {"batch": 32, "length": 64, "threads": args.threads, "rows": rows, "torch": torch.__version__,
+             "load_average": list(os.getloadavg())},
             indent=2,
         )
     )
