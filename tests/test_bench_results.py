@@ -74,7 +74,8 @@ def _store(storage: Storage, study: str, number: int, name: str, seed: int, scor
                                                     percent=100 * params / 22_713_216))
 
 
-def test_pages_from_stored_trials(results, tmp_path):
+def test_pages_from_stored_trials(results, tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "FIGURES", tmp_path / "figures")  # not the repository's docs/
     storage = Storage(f"sqlite:///{tmp_path / 'uv.db'}")
     storage.get_or_create_study("unified-sst2", "bench: test")
     rows = [("par_adapter_ffn_r64", [0.80, 0.81, 0.82], 297_600), ("seq_adapter_ffn_r64", [0.70, 0.71, 0.72], 297_600),
@@ -103,6 +104,7 @@ def test_pages_from_stored_trials(results, tmp_path):
     assert line.endswith("| prefix (no), lora (yes) |")  # presets in `deltaspace methods` order
     assert next(line for line in page.splitlines() if line.startswith("| free_t9 |")).endswith("| – |")
     assert "1 of 2 re-evaluated combinations dominate at least one preset" in page
+    assert (tmp_path / "figures" / "free-space-sst2.html").exists()
 
 
 def test_learning_rate_variants_count_as_the_method_at_its_best_rate(results, tmp_path):
