@@ -221,3 +221,21 @@ def test_no_trainable_parameters_fails(tiny_bert, tokenizer, sst2_dir) -> None:
     model.requires_grad_(False)
     result = train_and_evaluate(model, tok, "sst2", sst2_dir, QUICK)
     assert result.status == "failed" and "no trainable parameters" in result.failure_reason
+
+
+def test_a_process_tokenizes_each_split_once(tiny_bert, tokenizer, sst2_dir, monkeypatch) -> None:
+    from deltaspace.trainers import data
+
+    calls: list[int] = []
+    real_encode = data.encode
+    monkeypatch.setattr(data, "_ENCODED", type(data._ENCODED)())
+    monkeypatch.setattr(data, "encode", lambda task, rows, *a, **k: calls.append(len(rows)) or real_encode(task, rows, *a, **k))
+    first = trial(tiny_bert, tokenizer, sst2_dir, eval_every=2)
+    second = trial(tiny_bert, tokenizer, sst2_dir, eval_every=2)
+    assert calls == [64, 24]  # train and validation, the first trial only
+    assert [(p.step, p.metrics) for p in first.eval_curve] == [(p.step, p.metrics) for p in second.eval_curve]
+    trial(tiny_bert, tokenizer, sst2_dir, max_length=16)  # other lengths: tokenized afresh
+    rows = [{"sentence": WORDS[i % 5], "label": int(i % 5 in (1, 3))} for i in range(40)]
+    write_split(sst2_dir / "train.jsonl", rows)  # changed data: tokenized afresh
+    changed = trial(tiny_bert, tokenizer, sst2_dir, eval_every=2)
+    assert calls == [64, 24, 64, 24, 40] and changed.status == "complete"

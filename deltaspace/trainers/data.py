@@ -7,6 +7,7 @@ label outside the task's label set, a null text or target, an empty split.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -149,3 +150,54 @@ def encode(
         ids = tokenizer(text_target=targets, truncation=True, max_length=max_target_length)["input_ids"]
         return Encoded(enc["input_ids"], None, list(ids), targets)
     return Encoded(enc["input_ids"], enc.get("token_type_ids"), targets, targets)
+
+
+# Tokenized splits kept for the next trial of this process, newest last.
+_ENCODED: OrderedDict[tuple[Any, ...], Encoded] = OrderedDict()
+_ENCODED_KEEP = 4
+
+
+def encode_cached(
+    task: TaskSpec,
+    split: Split,
+    data_dir: str | Path | None,
+    rows: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    max_target_length: int = 64,
+    where: str = "",
+) -> Encoded:
+    """`encode`, remembered for the next trial in this process (read-only: nothing downstream
+    changes an `Encoded`). A worker that runs many trials on one task tokenizes it once: the 67k
+    SST-2 training sentences take about 5 s, a fifth of a 100-step MiniLM trial. The key holds
+    the task, the file's path, size and mtime, the rows' fingerprint, the tokenizer's vocabulary
+    and the lengths, so changed data or another tokenizer is tokenized afresh."""
+    key = (
+        task.model_dump_json(),
+        split,
+        _file_stamp(task, split, data_dir),
+        len(rows),
+        getattr(rows, "_fingerprint", None),
+        type(tokenizer).__name__,
+        tokenizer.name_or_path,
+        tokenizer.truncation_side,
+        hash(tuple(sorted(tokenizer.get_vocab().items()))),
+        max_length,
+        max_target_length,
+    )
+    if key in _ENCODED:
+        _ENCODED.move_to_end(key)
+        return _ENCODED[key]
+    encoded = encode(task, rows, tokenizer, max_length, max_target_length, where)
+    _ENCODED[key] = encoded
+    while len(_ENCODED) > _ENCODED_KEEP:
+        _ENCODED.popitem(last=False)
+    return encoded
+
+
+def _file_stamp(task: TaskSpec, split: Split, data_dir: str | Path | None) -> tuple[str, int, int] | None:
+    if data_dir is None:
+        return None
+    path = Path(data_dir) / getattr(task.splits, split)
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns

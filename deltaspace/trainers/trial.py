@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..space.errors import DeltaspaceError
-from .data import encode, load_split
+from .data import encode_cached, load_split
 from .evaluation import Evaluator
 from .loop import OnEval, train_loop
 from .measure import PeakMemory, provenance
@@ -164,9 +164,10 @@ def _trial(
             _fill_counts(result, model, built.counts)
             lengths = (settings.max_length, settings.max_target_length)
             train, valid = (
-                encode(task, rows[split], built.tokenizer, *lengths, f"{split} split of {data_label}")
+                encode_cached(task, split, data_dir, rows[split], built.tokenizer, *lengths,
+                              f"{split} split of {data_label}")
                 for split in limits
-            )
+            )  # fmt: skip
             evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
             regularization = None
             if built.applied is not None:
