@@ -119,3 +119,18 @@ def test_learning_rate_variants_count_as_the_method_at_its_best_rate(results, tm
     assert "| seq_adapter_ffn_r64@lr0.01 | 297,600 | 1.310 | 86.0 ± 1.0 (3) |" in findings
     assert "| Parallel insertion beats sequential (adapter at the FFN, r=64, 1.3%) | **reversed** |" in findings
     assert "of the second seq_adapter_ffn_r64@lr0.01" in findings
+
+
+def test_learning_rate_table_marks_the_rate_each_method_uses(results, tmp_path):
+    storage = Storage(f"sqlite:///{tmp_path / 'uv.db'}")
+    storage.get_or_create_study("unified-sst2", "bench: test")
+    for number, (name, lr, score) in enumerate([("mh_pa_r5", 1e-3, 0.52), ("mh_pa_r5@lr0.003", 3e-3, 0.71),
+                                                 ("mh_pa_r5@lr0.01", 1e-2, 0.66), ("lora", 1e-3, 0.76)]):
+        storage.start_trial("unified-sst2", number, method_name=name, method_json=preset("lora").canonical_json(),
+                            method_hash=f"{number:064d}", params={}, training={"max_steps": 100, "lr": lr}, seed=0,
+                            worker_host="h", worker_pid=1)
+        storage.finish_trial("unified-sst2", number, TrialResult(status="complete", score=score, delta_params=1))
+    table = results.lr_sweep(results.collect(storage, "unified-sst2"))
+    assert "| method | 0.001 | 0.003 | 0.01 |" in table
+    assert "| mh_pa_r5 | 52.0 | **71.0** | 66.0 |" in table
+    assert "| lora | **76.0** | – | – |" in table
