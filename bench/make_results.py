@@ -97,6 +97,16 @@ def variants(by_method: dict[str, list[Any]], name: str) -> list[str]:
     return [name] + sorted(n for n in by_method if n.startswith(name + "@"))
 
 
+def _run_everywhere(per_task: dict[str, dict[str, list[Any]]], method: str) -> str:
+    """The variant of ``method`` with the most trials over all tasks (ties: the best mean)."""
+    def key(name: str) -> tuple[int, float]:
+        scores = [s for by_method in per_task.values() for s in _scores(by_method.get(name, []))]
+        return len(scores), statistics.fmean(scores) if scores else -1.0
+
+    names = dict.fromkeys(v for by_method in per_task.values() for v in variants(by_method, method))
+    return max(names, key=key) if names else method
+
+
 def _best(by_method: dict[str, list[Any]], names: list[str]) -> tuple[str, list[float]]:
     """The method (or learning-rate variant) with the best mean among ``names`` and its scores."""
     runs = [(v, _scores(by_method.get(v, []))) for n in names for v in variants(by_method, n)]
@@ -111,11 +121,11 @@ def _steps(by_method: dict[str, list[Any]]) -> str:
 
 # --------------------------------------------------------------------------------------- findings
 FINDINGS = [
-    ("Parallel insertion beats sequential (adapter at the FFN, r=64, 1.3%)",
+    ("Parallel insertion beats sequential (adapter at the FFN, r=64)",
      ["par_adapter_ffn_r64"], ["seq_adapter_ffn_r64"]),
     ("At ~0.1%, multi-head forms (prefix l=5, multi-head PA r=5) beat single-head PA r=5 (attention or FFN)",
      ["prefix_l5", "mh_pa_r5"], ["pa_attn_r5", "pa_ffn_r5"]),
-    ("Above ~0.1% (here 1.3%), modifying the FFN beats modifying attention (PA r=128)",
+    ("Above ~0.1% of parameters, modifying the FFN beats modifying attention (PA r=128)",
      ["pa_ffn_r128"], ["pa_attn_r128"]),
     ("Scaled composition (s=4) beats plain addition (PA at the FFN, r=64)",
      ["scaled_pa_ffn_r64"], ["par_adapter_ffn_r64"]),
@@ -144,13 +154,14 @@ def findings_section(storage: Any, tasks: list[str]) -> list[str]:
         shorts = []
         details += [f"### {title}", "", "| method | delta params | % | " + " | ".join(tasks) + " |",
                     "|---|---:|---:|" + "---:|" * len(tasks)]
-        shown = [v for n in winners + losers for v in dict.fromkeys(x for t in tasks for x in variants(per_task[t], n))]
-        for name in shown:
+        for method in winners + losers:
+            name = _run_everywhere(per_task, method)  # the tuned variant: the sweep's others are in the lr table
             trials = next((per_task[t][name] for t in tasks if per_task[t].get(name)), [])
             params = f"{trials[0].delta_params:,}" if trials else "–"
             percent = f"{trials[0].percent:.3f}" if trials else "–"
+            rate = f" (lr {trials[0].training['lr']:g})" if trials and trials[0].training.get("lr") else ""
             cells = [f"{_fmt(_scores(per_task[t].get(name, [])))} ({len(per_task[t].get(name, []))})" for t in tasks]
-            details.append(f"| {name} | {params} | {percent} | " + " | ".join(cells) + " |")
+            details.append(f"| {method}{rate} | {params} | {percent} | " + " | ".join(cells) + " |")
         details.append("")
         for task in tasks:
             (won_name, won), (lost_name, lost) = _best(per_task[task], winners), _best(per_task[task], losers)

@@ -7,9 +7,9 @@ Every (task, method, seed) is one trial, stored in ``bench/results/unified_view.
 deltaspace study per task (``unified-<task>``); re-running skips what is stored, so the script
 can be interrupted and resumed. Methods, per finding (MiniLM: d=384, 6 layers, 22.7M backbone):
 
-* insertion: sequential vs parallel adapter at the FFN, r=64 (0.65%);
+* insertion: sequential vs parallel adapter at the FFN, r=64 (1.3%);
 * position: attention vs FFN at ~0.1% (prefix l=5, multi-head PA r=5, PA r=5 at attn / ffn)
-  and at ~1.3% (PA r=128 at attn / ffn);
+  and at ~2.6% (PA r=128 at attn / ffn);
 * composition: PA at the FFN, r=64, add vs scaled (s=4);
 * MAM (prefix l=30 + scaled PA r=512) vs scaled PA r=512, prefix l=30 and LoRA;
 * presets: every preset at its published size, plus full fine-tuning;
@@ -52,7 +52,7 @@ FINDINGS: dict[str, list[MethodSpec]] = {
         _pa("pa_attn_r5", "attn_output", 5),
         _pa("pa_ffn_r5", "ffn_output", 5),
     ],
-    "position_1.3%": [_pa("pa_attn_r128", "attn_output", 128), _pa("pa_ffn_r128", "ffn_output", 128)],
+    "position_2.6%": [_pa("pa_attn_r128", "attn_output", 128), _pa("pa_ffn_r128", "ffn_output", 128)],
     "composition": [
         _pa("par_adapter_ffn_r64", "ffn_output", 64),
         _pa("scaled_pa_ffn_r64", "ffn_output", 64, composition="scaled", scale=4.0),
