@@ -80,7 +80,8 @@ def test_pages_from_stored_trials(results, tmp_path, monkeypatch):
     storage.get_or_create_study("unified-sst2", "bench: test")
     rows = [("par_adapter_ffn_r64", [0.80, 0.81, 0.82], 297_600), ("seq_adapter_ffn_r64", [0.70, 0.71, 0.72], 297_600),
             ("lora", [0.75, 0.76, 0.77], 73_728), ("prefix", [0.785, 0.795, 0.805], 138_240),
-            ("free_t7", [0.79, 0.80, 0.81], 50_000), ("free_t9", [0.60, 0.61, 0.62], 1_000)]
+            ("free_t7", [0.79, 0.80, 0.81], 50_000), ("free_t9", [0.60, 0.61, 0.62], 1_000),
+            ("lora@lr0.003", [0.80, 0.81, 0.82], 73_728), ("prefix@lr0.01", [0.5], 138_240)]
     number = 0
     for name, scores, params in rows:
         for seed, score in enumerate(scores):
@@ -101,8 +102,10 @@ def test_pages_from_stored_trials(results, tmp_path, monkeypatch):
     assert len(front_rows) == 1 and front_rows[0].endswith("| 50,000 | 83.0 |")
     # free_t7 (50k, 80.0) dominates lora (73.7k, 76.0) and prefix (138k, 79.5); only lora by more than the std
     line = next(line for line in page.splitlines() if line.startswith("| free_t7 |"))
-    assert line.endswith("| prefix (no), lora (yes) |")  # presets in `deltaspace methods` order
-    assert next(line for line in page.splitlines() if line.startswith("| free_t9 |")).endswith("| – |")
+    assert line.endswith("| prefix (no), lora (yes) | – |")  # presets in `deltaspace methods` order
+    # LoRA at its tuned rate (81.0, three seeds) is not dominated; a one-seed sweep point is no rival
+    assert "against the presets that section 1 tuned (lora@lr0.003)" in page
+    assert next(line for line in page.splitlines() if line.startswith("| free_t9 |")).endswith("| – | – |")
     assert "1 of 2 re-evaluated combinations dominate at least one preset" in page
     assert (tmp_path / "figures" / "free-space-sst2.html").exists()
 
