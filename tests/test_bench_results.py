@@ -137,3 +137,17 @@ def test_learning_rate_table_marks_the_rate_each_method_uses(results, tmp_path):
     assert "| method | 0.001 | 0.003 | 0.01 |" in table
     assert "| mh_pa_r5 | 52.0 | **71.0** | 66.0 |" in table
     assert "| lora | **76.0** | – | – |" in table
+
+
+def test_preset_table_finds_a_preset_stored_under_a_findings_name(results, tmp_path):
+    storage = Storage(f"sqlite:///{tmp_path / 'uv.db'}")
+    storage.get_or_create_study("unified-sst2", "bench: test")
+    for seed in range(3):  # pfeiffer's method, run (once per seed) under the findings name or its own
+        storage.start_trial("unified-sst2", seed, method_name="seq_adapter_ffn_r64" if seed < 2 else "pfeiffer",
+                            method_json=preset("pfeiffer").canonical_json(), method_hash=f"{seed:064d}", params={},
+                            training={"max_steps": 100, "lr": 1e-3}, seed=seed, worker_host="h", worker_pid=1)
+        storage.finish_trial("unified-sst2", seed, TrialResult(status="complete", score=0.7 + seed / 100,
+                                                              delta_params=297_600, percent=1.31))
+    table = "\n".join(results.preset_section(storage, "sst2"))
+    assert "| pfeiffer (= seq_adapter_ffn_r64) | 297,600 | 1.310 | 71.0 ± 1.0 (3) |" in table
+    assert "| houlsby | – | – | not run |" in table
