@@ -208,8 +208,8 @@ def preset_section(storage: Any, task: str) -> list[str]:
              "budget and one shared rate: lr 1e-3 for every delta, 5e-2 for prefix-only methods, 5e-5 for full "
              "fine-tuning (no per-preset tuning: methods whose best rate is far from 1e-3 are shown at a "
              "disadvantage; section 1 tunes the rate for the findings' methods). "
-             "Train seconds are wall time of the training loop on 2 threads; latency is inference with the "
-             "delta in place (not merged), batch 1 per call and batch 32 per example.", "",
+             "Train seconds (wall time of the training loop, 2 threads) and latency (inference with the delta "
+             "in place, not merged: batch 1 per call, batch 32 per example) are medians over the seeds.", "",
              "| preset | delta params | % of backbone | score ×100 | train s | latency b1 ms | latency b32 ms/ex |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name in preset_names():
@@ -248,7 +248,8 @@ def _preset_trials(by_method: dict[str, list[Any]], name: str) -> tuple[list[Any
 
 
 def _mean_of(trials: list[Any], attr: str) -> float:
-    return statistics.fmean(getattr(t, attr) or 0.0 for t in trials)
+    """The median over seeds: one trial timed on a busy machine does not move it."""
+    return statistics.median(getattr(t, attr) or 0.0 for t in trials)
 
 
 def figures(storage: Any, task: str) -> list[str]:
