@@ -317,7 +317,7 @@ def free_space_section(storage: Any, url: str | None, study: str | None, task: s
         lines.append(f"| {t.number} | {describe(t.method)} | {t.delta_params:,} | {100 * t.score:.1f} |")
     lines.append("")
     # A front picked on seed 0 is flattered by that seed: the re-evaluation on every seed is what counts.
-    presets = {n: by_method[n] for n in preset_names() if by_method.get(n) and n != "full"}
+    presets = {n: ts for n in preset_names() if n != "full" and (ts := _preset_trials(by_method, n)[0])}
     frees = {n: ts for n, ts in by_method.items() if n.startswith(FREE_PREFIX)}
     if not frees:
         lines += ["The front has not been re-evaluated on every seed yet (`python bench/unified_view.py --sets "
@@ -331,6 +331,7 @@ def free_space_section(storage: Any, url: str | None, study: str | None, task: s
             tuned[pname] = max(runs, key=lambda v: statistics.fmean(_scores(by_method[v])))
     means = {n: (ts[0].delta_params, statistics.fmean(_scores(ts))) for n, ts in {**presets, **frees}.items()}
     means.update({v: (by_method[v][0].delta_params, statistics.fmean(_scores(by_method[v]))) for v in tuned.values()})
+    pool = {**presets, **frees, **{v: by_method[v] for v in tuned.values()}}
     lines += ["**The front re-evaluated on every seed** (the search chose it on seed 0, which flatters it), "
               "against the presets' means at the same shared rate (lr 1e-3; prefix 5e-2), and against the "
               "presets that section 1 tuned (" + (", ".join(tuned.values()) or "none") + "). A combination "
@@ -340,8 +341,8 @@ def free_space_section(storage: Any, url: str | None, study: str | None, task: s
               "|---|---|---:|---:|---:|---|---|"]
     dominating = 0
     for name, trials in sorted(frees.items(), key=lambda kv: kv[1][0].delta_params):
-        beaten = _beaten(name, list(presets), means, by_method)
-        beaten_tuned = _beaten(name, list(tuned.values()), means, by_method)
+        beaten = _beaten(name, list(presets), means, pool)
+        beaten_tuned = _beaten(name, list(tuned.values()), means, pool)
         dominating += bool(beaten)
         lines.append(f"| {name} | {describe(trials[0].method)} | {trials[0].delta_params:,} | "
                      f"{trials[0].percent:.3f} | {_fmt(_scores(trials))} ({len(trials)}) | {', '.join(beaten) or '–'} | "
@@ -359,12 +360,12 @@ def free_space_section(storage: Any, url: str | None, study: str | None, task: s
     return lines
 
 
-def _beaten(name: str, rivals: list[str], means: dict[str, tuple[int, float]], by_method: dict[str, list[Any]]) -> list[str]:
+def _beaten(name: str, rivals: list[str], means: dict[str, tuple[int, float]], trials: dict[str, list[Any]]) -> list[str]:
     """The rivals ``name`` dominates on the mean, each marked (yes) when the gap beats the seed std."""
     out = []
     for rival in rivals:
         if _dominates(means[name], means[rival]):
-            noise = max(_mean_std(_scores(by_method[name]))[1], _mean_std(_scores(by_method[rival]))[1])
+            noise = max(_mean_std(_scores(trials[name]))[1], _mean_std(_scores(trials[rival]))[1])
             out.append(f"{rival} ({'yes' if means[name][1] - means[rival][1] > noise else 'no'})")
     return out
 

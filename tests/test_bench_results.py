@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deltaspace.space import preset
+from deltaspace.space import preset, preset_names
 from deltaspace.storage import Storage
 from deltaspace.trainers.result import TrialResult
 
@@ -67,7 +67,9 @@ def test_describe_names_every_dimension(results):
 
 
 def _store(storage: Storage, study: str, number: int, name: str, seed: int, score: float, params: int) -> None:
-    storage.start_trial(study, number, method_name=name, method_json=preset("lora").canonical_json(),
+    base = name.split("@")[0]
+    body = preset(base if base in preset_names() else "lora").canonical_json()
+    storage.start_trial(study, number, method_name=name, method_json=body,
                         method_hash=f"{number:064d}", params={}, training={"max_steps": 100}, seed=seed,
                         worker_host="h", worker_pid=1)
     storage.finish_trial(study, number, TrialResult(status="complete", score=score, delta_params=params,
