@@ -197,6 +197,17 @@ def lr_sweep(by_method: dict[str, list[Any]]) -> list[str]:
     return lines + [""]
 
 
+CAVEATS = [
+    "**How far these numbers go.** He et al. trained BART-large and RoBERTa-base for full epochs with a tuned "
+    "rate per method; here a 6-layer, d=384 sentence-embedding model trains for 100-120 optimiser steps on CPU. "
+    "Findings that depend on long training or a large model may not show at this scale, and a verdict below "
+    "is about this scale only. Three seeds give wide spreads: at the higher rates a seed sometimes fails to "
+    "learn (it stays at the majority class), which the std shows. The classification head reads the [CLS] "
+    "pooler, as `AutoModelForSequenceClassification` and peft do, although this backbone was trained with mean "
+    "pooling; every method shares that handicap.", "",
+]
+
+
 # ---------------------------------------------------------------------------------------- presets
 def preset_section(storage: Any, task: str) -> list[str]:
     from deltaspace.space import preset_names
@@ -534,6 +545,7 @@ def main() -> None:
              "python $B --tasks mrpc --seeds 0 1 2 --steps 120 --sets findings --tuned-lr sst2",
              "python bench/make_results.py --tasks sst2 mrpc cola --free-storage sqlite:///bench/results/free_space.db "
              "--free-study uv-free-space", "```", ""]
+    lines += CAVEATS
     lines += findings_section(storage, tasks)
     if tasks:
         lines += preset_section(storage, tasks[0])
