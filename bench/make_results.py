@@ -444,8 +444,11 @@ def _throughput() -> list[str]:
     lines = ["### Training loop throughput (`python bench/throughput.py`)", "",
              f"LoRA r=8 on SST-2, batch {config['batch_size']}, max length {config['max_length']}, "
              f"{config['threads']} threads, {config['steps']} timed steps per loop, {config['clock']} clock."
-             f"{_load_note(data)} deltaspace batches by length; peft's loop here pads every batch to the "
-             "max length, as its examples do.", "",
+             f"{_load_note(data)} peft: the plain peft loop, random batches padded per batch "
+             "(DataCollatorWithPadding); bare: our model in a bare loop fed the batches ours trains on; "
+             "deltaspace: its training loop (length-grouped batches, clipping, schedule); hf_trainer: "
+             "transformers' Trainer on the same model. Steps are interleaved so that machine load falls on "
+             "all loops alike.", "",
              "| loop | examples/s | median s/step | padded tokens/batch | real tokens/batch |", "|---|---:|---:|---:|---:|"]
     for name, row in data["loops"].items():
         padded = "–" if row.get("padded_tokens_per_batch") is None else f"{row['padded_tokens_per_batch']:.0f}"
