@@ -446,9 +446,10 @@ def _throughput() -> list[str]:
              f"{config['threads']} threads, {config['steps']} timed steps per loop, {config['clock']} clock."
              f"{_load_note(data)} peft: the plain peft loop, random batches padded per batch "
              "(DataCollatorWithPadding); bare: our model in a bare loop fed the batches ours trains on; "
-             "deltaspace: its training loop (length-grouped batches, clipping, schedule); hf_trainer: "
-             "transformers' Trainer on the same model. Steps are interleaved so that machine load falls on "
-             "all loops alike.", "",
+             "deltaspace: its training loop (length-grouped batches, clipping, schedule); hf_trainer "
+             "(with `--with-trainer`): transformers' Trainer with `group_by_length` on the same model. The first "
+             "three loops' steps are interleaved so that machine load falls on them alike; the Trainer runs "
+             "after them, not side by side.", "",
              "| loop | examples/s | median s/step | padded tokens/batch | real tokens/batch |", "|---|---:|---:|---:|---:|"]
     for name, row in data["loops"].items():
         padded = "–" if row.get("padded_tokens_per_batch") is None else f"{row['padded_tokens_per_batch']:.0f}"
