@@ -231,8 +231,8 @@ def preset_section(storage: Any, task: str) -> list[str]:
         t0 = trials[0]
         lines.append(
             f"| {name}{alias} | {t0.delta_params:,} | {t0.percent:.3f} | {_fmt(_scores(trials))} ({len(trials)}) | "
-            f"{_mean_of(trials, 'train_seconds'):.0f} | {_mean_of(trials, 'latency_ms_batch1'):.1f} | "
-            f"{_mean_of(trials, 'latency_ms_batch32'):.2f} |"
+            f"{_median_of(trials, 'train_seconds'):.0f} | {_median_of(trials, 'latency_ms_batch1'):.1f} | "
+            f"{_median_of(trials, 'latency_ms_batch32'):.2f} |"
         )
     if floor is not None:
         lines.append(f"| (majority class) | 0 | 0 | {100 * floor:.1f} | | | |")
@@ -258,7 +258,7 @@ def _preset_trials(by_method: dict[str, list[Any]], name: str) -> tuple[list[Any
     return [by_seed[k] for k in sorted(by_seed)], (f" (= {', '.join(aliases)})" if aliases else "")
 
 
-def _mean_of(trials: list[Any], attr: str) -> float:
+def _median_of(trials: list[Any], attr: str) -> float:
     """The median over seeds: one trial timed on a busy machine does not move it."""
     return statistics.median(getattr(t, attr) or 0.0 for t in trials)
 

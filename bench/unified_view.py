@@ -86,16 +86,15 @@ def free_front(url: str, study: str) -> list[MethodSpec]:
 def settings_for(spec: MethodSpec, steps: int, threads: int, lr: float | None = None):
     from deltaspace.trainers.settings import TrainSettings
 
-    # One rate for every adapter-like method so that each finding compares like with like;
-    # prefix-only methods need a far larger one (trainers/settings.py measured 5e-2 on SST-2).
-    if lr is not None:
-        pass
-    elif "all" in spec.trainable:
-        lr = 5e-5
-    elif spec.deltas and all(d.form == "prefix" for d in spec.deltas):
-        lr = 5e-2
-    else:
-        lr = 1e-3
+    # Without a given rate: one shared rate for every delta, a far larger one for prefix-only
+    # methods (trainers/settings.py measured 5e-2 on SST-2), and 5e-5 for full fine-tuning.
+    if lr is None:
+        if "all" in spec.trainable:
+            lr = 5e-5
+        elif spec.deltas and all(d.form == "prefix" for d in spec.deltas):
+            lr = 5e-2
+        else:
+            lr = 1e-3
     return TrainSettings(lr=lr, max_steps=steps, batch_size=32, max_length=128, threads=threads,
                          eval_every=max(steps // 2, 1), progress=False, latency_batches=3)
 
