@@ -133,8 +133,27 @@ def _register_optional_commands() -> None:
     cli_commands.register(app)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the running trial is recorded failed and queued again."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _handle_sigterm() -> None:
+    """Make SIGTERM (``kill``, a batch scheduler, ``docker stop``) stop like Ctrl-C, so a trial never
+    stays "running" until its heartbeat expires. Only the main thread can install handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main(argv: list[str] | None = None) -> None:
     _register_optional_commands()
+    _handle_sigterm()
     try:
         app(args=argv, standalone_mode=True)
     except DeltaspaceError as exc:

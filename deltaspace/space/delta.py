@@ -30,6 +30,7 @@ from .dimensions import (
     Projection,
     Stack,
 )
+from .scalars import Float, Int
 
 # What a form means when a field is left out (the published defaults of each family of methods).
 FORM_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -51,8 +52,8 @@ class LayerRange(BaseModel):
     """Layers ``start`` (inclusive) to ``stop`` (exclusive), as Python's ``range``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    start: int = Field(ge=0)
-    stop: int = Field(gt=0)
+    start: Int = Field(ge=0)
+    stop: Int = Field(gt=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> LayerRange:
@@ -61,7 +62,7 @@ class LayerRange(BaseModel):
         return self
 
 
-Layers = Literal["all"] | tuple[Annotated[int, Field(ge=0)], ...] | LayerRange
+Layers = Literal["all"] | tuple[Annotated[Int, Field(ge=0)], ...] | LayerRange
 
 
 class DeltaSpec(BaseModel):
@@ -96,28 +97,30 @@ class DeltaSpec(BaseModel):
     insertion: Insertion | None = None
     composition: Composition = "add"
     gate: Gate | None = None
-    scale: float = 1.0
+    scale: Float = 1.0
     learn_scale: bool = False
     activation: Activation = "relu"
-    size: int | None = None
+    size: Int | None = None
     heads: Heads = "single"
     layers: Layers = "all"
     stack: Stack = "all"
     init: Init = "zero"
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    fraction: float | None = Field(default=None, gt=0.0, le=1.0)
-    penalty: float | None = Field(default=None, ge=0.0)
+    dropout: Float = Field(default=0.0, ge=0.0, lt=1.0)
+    fraction: Float | None = Field(default=None, gt=0.0, le=1.0)
+    penalty: Float | None = Field(default=None, ge=0.0)
     projection: Projection | None = None
     structured: bool = False
-    seed: int = Field(default=0, ge=0)
+    seed: Int = Field(default=0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
     def _fill_form_defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("form") not in FORM_DEFAULTS:
+        if not isinstance(data, dict) or not isinstance(data.get("form"), str):
+            return data  # a form that is not a name: the field's own validation says so
+        if data["form"] not in FORM_DEFAULTS:
             return data
         filled = dict(FORM_DEFAULTS[data["form"]])
-        if POSITIONS.get(data.get("position", ""), None) is not None:
+        if isinstance(data.get("position"), str) and data["position"] in POSITIONS:
             if POSITIONS[data["position"]].kind == "heads":
                 filled["heads"] = "multi"
         filled.update(data)

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .delta import DeltaSpec
 from .dimensions import Trainable
@@ -37,6 +37,15 @@ class MethodSpec(BaseModel):
     @classmethod
     def _sorted_unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(sorted(set(v)))
+
+    @model_validator(mode="after")
+    def _trains_something(self) -> MethodSpec:
+        if not self.deltas and not self.trainable:
+            raise ValueError(
+                "the method trains nothing: give it at least one delta or a trainable group "
+                "(head, layer_norms, biases, all)"
+            )
+        return self
 
     def canonical_json(self) -> str:
         """JSON of what the method *is* (name and description excluded), keys sorted."""

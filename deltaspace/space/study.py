@@ -33,15 +33,16 @@ exists, the task is known, its data folder is there, some point fits the budget)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import SpecError
 from .presets import preset, preset_names
+from .scalars import Float, Int
 from .study_space import Arm, Dim, StrictModel, parse_dim
-from .yaml_io import format_validation_error, read_yaml_mapping
+from .yaml_io import format_validation_error, looks_like_path, read_yaml_mapping
 
 Direction = Literal["maximize", "minimize"]
 # Objective name -> (direction, TrialResult field it reads).
@@ -56,12 +57,12 @@ OBJECTIVES: dict[str, tuple[Direction, str]] = {
 class Budget(StrictModel):
     """Parameter budget (checked before any training) and per-trial / per-study compute."""
 
-    max_delta_params: int | None = Field(default=None, gt=0)
-    max_percent: float | None = Field(default=None, gt=0, le=100)
-    max_steps: int = Field(ge=1)
-    max_train_seconds: float | None = Field(default=None, gt=0)
-    n_trials: int | None = Field(default=None, ge=1)
-    timeout: float | None = Field(default=None, gt=0)
+    max_delta_params: Int | None = Field(default=None, gt=0)
+    max_percent: Float | None = Field(default=None, gt=0, le=100)
+    max_steps: Int = Field(ge=1)
+    max_train_seconds: Float | None = Field(default=None, gt=0)
+    n_trials: Int | None = Field(default=None, ge=1)
+    timeout: Float | None = Field(default=None, gt=0)
 
 
 class Component(StrictModel):
@@ -91,9 +92,9 @@ class SearchSettings(StrictModel):
 
     sampler: Component = Component(name="tpe")
     pruner: Component = Component(name="none")
-    seed: int | None = 0
-    heartbeat_interval: int = Field(default=10, ge=1)
-    grace_period: int | None = Field(default=None, ge=1)
+    seed: Int | None = Field(default=0, ge=0)
+    heartbeat_interval: Int = Field(default=10, ge=1)
+    grace_period: Int | None = Field(default=None, ge=1)
 
     @property
     def grace_seconds(self) -> int:
@@ -109,7 +110,7 @@ class StudySpec(StrictModel):
     task: str = Field(min_length=1)
     data_dir: str | None = None
     if_data_missing: Literal["error", "hub"] = "error"
-    seeds: tuple[int, ...] = Field(default=(0,), min_length=1)
+    seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(default=(0,), min_length=1)
     objectives: tuple[str, ...] = ("score", "delta_params")
     budget: Budget
     training: dict[str, Dim] = Field(default_factory=dict)
@@ -229,7 +230,7 @@ def load_study(path_or_text: str | Path) -> StudySpec:
     """Read a study file (or YAML text); relative paths are relative to the file's folder."""
     data = read_yaml_mapping(path_or_text)
     source = Path(str(path_or_text))
-    is_file = "\n" not in str(path_or_text) and source.suffix in (".yaml", ".yml")
+    is_file = looks_like_path(path_or_text)
     return study_from_mapping(
         data, source.resolve().parent if is_file else None, f"study {source.name}" if is_file else "study"
     )

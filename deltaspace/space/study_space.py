@@ -17,7 +17,7 @@ bottlenecks an activation, only ``scaled`` compositions a scale) is decided in
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -32,6 +32,7 @@ from pydantic import (
 
 from .delta import DeltaSpec
 from .dimensions import Form, Trainable
+from .scalars import Int
 
 FORMS: tuple[str, ...] = get_args(Form)
 
@@ -100,7 +101,7 @@ Dim = Any
 def _value_type(field: str) -> Any:
     """What one value of a DeltaSpec field may be (sizes positive: a size is never left to chance)."""
     if field == "size":
-        return Annotated[int, Field(ge=1)]
+        return Annotated[Int, Field(ge=1)]
     info = DeltaSpec.model_fields[field]
     return Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
 
@@ -110,6 +111,8 @@ def _range_kind(field: str) -> str | None:
     annotation = DeltaSpec.model_fields[field].annotation
     kinds = {int: "int", float: "float"}
     for t in (annotation, *get_args(annotation)):
+        if get_origin(t) is Annotated:  # Int / Float: a number type with a validator attached
+            t = get_args(t)[0]
         if t in kinds:
             return kinds[t]
     return None

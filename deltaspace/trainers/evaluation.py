@@ -17,7 +17,7 @@ import numpy as np
 
 from .batching import collate, sorted_batches
 from .data import Encoded
-from .metrics import COMBINED, compute_metrics
+from .metrics import COMBINED, compute_metrics, prepare_metrics
 from .settings import TrainSettings
 from .tasks import TaskSpec
 
@@ -51,6 +51,7 @@ class Evaluator:
         self.model, self.task, self.data, self.tokenizer = model, task, data, tokenizer
         self.settings, self.device = settings, device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        prepare_metrics(task.metrics)  # a metric that cannot load fails the trial before training
 
     def __call__(self) -> tuple[float, dict[str, float]]:
         predictions = self.predict(sorted_batches(self.data.lengths, self.settings.eval_batch_size))

@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..space.errors import SpecError
+
 COMBINED = "combined"
 """Pseudo-metric: the unweighted mean of a task's metrics (GLUE's task score for MRPC, QQP, STS-B)."""
 
@@ -55,15 +57,41 @@ def compute_metrics(
     return out
 
 
+def prepare_metrics(names: Sequence[str]) -> None:
+    """Load every ``evaluate:<name>`` metric now, so that one that cannot be loaded (offline, or
+    no such metric) fails the trial before it trains rather than at its first evaluation."""
+    for name in names:
+        if name.startswith("evaluate:"):
+            _load_evaluate(name.removeprefix("evaluate:"))
+
+
+_EVALUATE_LOADED: dict[str, Any] = {}
+
+
+def _load_evaluate(metric_id: str) -> Any:
+    if metric_id not in _EVALUATE_LOADED:
+        try:
+            import evaluate
+
+            _EVALUATE_LOADED[metric_id] = evaluate.load(metric_id)
+        except Exception as exc:
+            detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+            raise SpecError(
+                f"metric 'evaluate:{metric_id}' could not be loaded ({type(exc).__name__}: {detail}); "
+                "`evaluate` fetches metric scripts from the Hugging Face hub, so it needs network "
+                "access or a local metric folder"
+            ) from None
+    return _EVALUATE_LOADED[metric_id]
+
+
 def _evaluate_metric(name: str) -> MetricFn:
     if not is_known_metric(name):
         raise KeyError(f"unknown metric {name!r}; known: {metric_names()} or 'evaluate:<name>'")
     metric_id = name.removeprefix("evaluate:")
 
     def fn(predictions: Sequence[Any], references: Sequence[Any]) -> float:
-        import evaluate
-
-        result = evaluate.load(metric_id).compute(predictions=list(predictions), references=list(references))
+        metric = _load_evaluate(metric_id)
+        result = metric.compute(predictions=list(predictions), references=list(references))
         value = result.get(metric_id, next(iter(result.values())))
         return float(value)
 

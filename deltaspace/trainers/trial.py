@@ -193,9 +193,10 @@ def _trial(
         result.failure_reason = str(exc)
     except Exception as exc:  # a trial never takes its caller down; the reason names the cause
         oom = "out of memory" in str(exc).lower()
-        if not oom:
-            log.exception("trial on task %s failed", task.name)
         result.failure_reason = f"{'out of memory' if oom else type(exc).__name__}: {exc}"
+        # The reason is stored and shown; the traceback only with logging at DEBUG level.
+        log.warning("trial on task %s failed: %s", task.name, result.failure_reason)
+        log.debug("the failed trial's traceback", exc_info=True)
     finally:
         torch.set_num_threads(threads)
     return result
