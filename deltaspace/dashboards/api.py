@@ -87,7 +87,7 @@ def list_studies(storage: StorageDep) -> list[StudySummary]:
 def submit_study(body: StudyIn, storage: StorageDep, request: Request) -> Any:
     """Validate a study YAML and queue it; a worker beside the database runs it."""
     try:
-        submission = parse_study(body.yaml, request.app.state.base_dir)
+        submission = parse_study(body.yaml, request.app.state.base_dir, request.app.state.policy)
     except StudyProblems as exc:
         return JSONResponse({"detail": exc.problems}, status_code=422)
     storage.create_study(

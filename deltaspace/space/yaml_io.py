@@ -255,7 +255,11 @@ def load_method(text_or_path: str | Path) -> MethodSpec:
 def format_validation_error(exc: ValidationError, what: str) -> str:
     """One readable message listing every problem with its field path."""
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    locs = [tuple(err["loc"]) for err in errors]
+    for err in errors:
+        if any(other[: len(err["loc"])] == tuple(err["loc"]) and other != tuple(err["loc"]) for other in locs):
+            continue  # "seeds.0: must be >= 0" says it; "seeds: too short after validation" adds noise
         loc = ".".join(str(p) for p in err["loc"]) or what
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

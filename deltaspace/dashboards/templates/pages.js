@@ -1,7 +1,25 @@
 // The pages read the JSON API: figures load as plotly JSON, the launch form posts YAML,
 // and a study page polls its status while it runs, reloading when anything changed.
+
+// The API call of every page. A service started with DELTASPACE_API_TOKEN answers 401 until the
+// request carries "Authorization: Bearer TOKEN": the page asks once and keeps the token for the
+// tab. State-changing calls send JSON, which the service's cross-origin check expects.
+async function api(url, options = {}) {
+  const send = () => {
+    const token = sessionStorage.getItem("deltaspace-token");
+    const auth = token ? { authorization: "Bearer " + token } : {};
+    return fetch(url, { ...options, headers: { ...(options.headers || {}), ...auth } });
+  };
+  let response = await send();
+  if (response.status === 401) {
+    const token = prompt("This service needs its API token (DELTASPACE_API_TOKEN):");
+    if (token) { sessionStorage.setItem("deltaspace-token", token.trim()); response = await send(); }
+  }
+  return response;
+}
+
 async function drawFigure(div, url) {
-  const response = await fetch(url);
+  const response = await api(url);
   if (!response.ok) { div.textContent = "could not load this figure (" + response.status + ")"; return; }
   const figure = await response.json();
   await Plotly.react(div, figure.data, figure.layout, { responsive: true });
@@ -28,7 +46,7 @@ function watchStatus() {
   const status = document.getElementById("study-status");
   if (!status || !["queued", "running"].includes(status.dataset.status)) return;
   setTimeout(async () => {
-    const response = await fetch(status.dataset.statusUrl);
+    const response = await api(status.dataset.statusUrl);
     if (response.ok) {
       const study = await response.json();
       const key = study.status + ":" + Object.values(study.counts).join(",");
@@ -56,7 +74,7 @@ function launchForm() {
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const response = await fetch("/api/studies", {
+    const response = await api("/api/studies", {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ yaml: text.value }),
     });
     const body = await response.json();
@@ -70,8 +88,26 @@ function cancelButton() {
   const button = document.getElementById("cancel");
   if (!button) return;
   button.addEventListener("click", async () => {
-    await fetch(button.dataset.url, { method: "POST" });
+    await api(button.dataset.url, { method: "POST", headers: { "content-type": "application/json" } });
     location.reload();
+  });
+}
+
+// A plain link cannot carry the token: with one stored, API links (exports) download through api().
+function apiLinks() {
+  document.querySelectorAll("a[href^='/api/']").forEach((link) => {
+    link.addEventListener("click", async (event) => {
+      if (!sessionStorage.getItem("deltaspace-token")) return;
+      event.preventDefault();
+      const response = await api(link.href);
+      if (!response.ok) { alert("export failed (" + response.status + ")"); return; }
+      const disposition = response.headers.get("content-disposition") || "";
+      const save = document.createElement("a");
+      save.href = URL.createObjectURL(await response.blob());
+      save.download = (disposition.match(/filename="([^"]+)"/) || [null, "export.zip"])[1];
+      save.click();
+      setTimeout(() => URL.revokeObjectURL(save.href), 60000);
+    });
   });
 }
 
@@ -80,3 +116,4 @@ recolorSelects();
 watchStatus();
 launchForm();
 cancelButton();
+apiLinks();
