@@ -213,3 +213,90 @@ def test_evaluate_metric_offline_fails_the_trial_with_its_reason(tmp_path: Path)
     result = run_trial(str(model), "lora", task, data, settings)
     assert result.status == "failed" and result.steps == 0
     assert "metric 'evaluate:no_such_metric_xyz' could not be loaded" in result.failure_reason
+
+
+@pytest.fixture(scope="module")
+def stored_study(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database holding study 'probe' with two trials of the fake trainer."""
+    from deltaspace.search.executors import ExecutorOptions
+    from deltaspace.search.fake_trainer import FakeTrainer
+    from deltaspace.search.study_runner import run_study
+    from deltaspace.space.study import study_from_mapping
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('stored') / 'ds.db'}"
+    body = study_dict("probe", "minilm", None, budget={"n_trials": 2})
+    run_study(study_from_mapping(body), url, options=ExecutorOptions(trainer=FakeTrainer()))
+    return url
+
+
+# (id, argv after the command, fragment); {tmp} is a fresh folder holding a file "taken" and a folder "dir"
+OUTPUT_CASES = [
+    ("report-onto-directory", ["report", "probe", "-o", "{tmp}/dir"], "is a directory; give a file name"),
+    ("report-under-a-file", ["report", "probe", "-o", "{tmp}/taken/r.html"], "taken is a file, not a folder"),
+    ("report-unwritable", ["report", "probe", "-o", "/proc/deltaspace/r.html"], "cannot create /proc/deltaspace"),
+    ("report-missing-study", ["report", "nope", "-o", "{tmp}/r.html"], "nope"),
+    ("export-onto-file", ["export", "probe", "-o", "{tmp}/taken"], "is a file; this command writes a folder"),
+    ("export-under-a-file", ["export", "probe", "-o", "{tmp}/taken/out"], "taken is a file, not a folder"),
+    ("export-unwritable", ["export", "probe", "-o", "/proc/deltaspace/out"], "cannot create /proc/deltaspace"),
+    ("export-bad-format", ["export", "probe", "-o", "{tmp}/o", "--format", "zip"], "--format 'zip'"),
+    ("export-two-selections", ["export", "probe", "-o", "{tmp}/o", "--best", "--pareto"], "choose one of"),
+    ("export-missing-trial", ["export", "probe", "-o", "{tmp}/o", "--trial", "99"], "99"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [c[1:] for c in OUTPUT_CASES], ids=[c[0] for c in OUTPUT_CASES])
+def test_output_probe(stored_study: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv, fragment) -> None:
+    (tmp_path / "taken").write_text("a file")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--storage", stored_study])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "taken").read_text() == "a file"  # nothing written over
+
+
+def test_report_writes_the_file_it_names(stored_study: str, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "report.html"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["report", "probe", "-o", str(out), "--storage", stored_study])
+        raise SystemExit(0)
+    assert exit_info.value.code == 0 and "<html" in out.read_text().lower()
+
+
+def test_sigterm_fails_the_running_trial_and_queues_it_again(tmp_path: Path) -> None:
+    """SIGTERM (kill, a scheduler) stops a worker like Ctrl-C: the running trial is recorded failed
+    with reason "interrupted" at once, not left "running" until its heartbeat expires."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from search_support import make_sst2, make_tiny_model, write_study
+
+    from deltaspace.storage import Storage
+
+    model, data = make_tiny_model(tmp_path / "model"), make_sst2(tmp_path / "data")
+    body = study_dict("term", model, data, budget={"n_trials": 2, "max_steps": 1_000_000},
+                      training={"eval_every": None, "lr": 1e-3})  # fmt: skip
+    study_file = write_study(tmp_path / "study.yaml", body)
+    url = f"sqlite:///{tmp_path / 'ds.db'}"
+    command = [sys.executable, "-m", "deltaspace.cli", "run", str(study_file), "--storage", url]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    storage, deadline = None, time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if (tmp_path / "ds.db").exists():
+            storage = storage or Storage(url, read_only=True)
+            if "term" in [s.name for s in storage.list_studies()] and storage.list_trials("term", "running"):
+                break
+        time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("no trial started: " + process.communicate()[1][-2000:])
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "again to resume" in " ".join(out.split())
+    trials = Storage(url).list_trials("term")
+    assert [t.status for t in trials] == ["failed"] and trials[0].failure_reason == "interrupted"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from deltaspace.outputs import writable_file, write_text
+
 from .figures import FIGURES, build_figure
 from .table import table_record
 from .templates import render
@@ -34,7 +36,6 @@ def report_html(storage: Any, study_name: str) -> str:
 
 
 def write_report(storage: Any, study_name: str, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report_html(storage, study_name), encoding="utf-8")
+    path = writable_file(path)  # a bad -o fails before the report is built
+    write_text(path, report_html(storage, study_name))
     return path

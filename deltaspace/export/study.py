@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from deltaspace.outputs import writable_folder
 from deltaspace.space.errors import DeltaspaceError
 from deltaspace.storage.records import StudyRecord, TrialRecord
 
@@ -91,15 +92,19 @@ def export_study(
     """Export the selected trials of a stored study; one folder per trial for a Pareto front."""
     study = storage.get_study(study_name)
     chosen = select_trials(storage.list_trials(study_name), selection, number)
-    out_dir = Path(out_dir)
+    out_dir = writable_folder(out_dir)
     many = selection == "pareto"
-    return [
-        export_trial(
-            trial,
-            fmt,
-            out_dir / f"trial-{trial.number}" if many else out_dir,
-            source(study, trial),
-            allow_training=allow_training,
-        )
-        for trial in chosen
-    ]
+    try:
+        return [
+            export_trial(
+                trial,
+                fmt,
+                out_dir / f"trial-{trial.number}" if many else out_dir,
+                source(study, trial),
+                allow_training=allow_training,
+            )
+            for trial in chosen
+        ]
+    except OSError as exc:  # disk full or permissions changed half-way
+        where = f" {exc.filename}" if exc.filename else ""
+        raise DeltaspaceError(f"-o {out_dir}: writing{where} failed: {exc.strerror or exc}") from None
