@@ -21,7 +21,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from deltaspace.space.errors import DeltaspaceError, UnknownNameError
-from deltaspace.storage import Storage, StorageError, StudyNotFoundError, TrialNotFoundError
+from deltaspace.storage import (
+    ReadOnlyStorageError,
+    Storage,
+    StorageError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+)
 
 from . import api, pages
 from .security import Guard, ServicePolicy, shorten
@@ -63,7 +69,10 @@ def create_app(
         summary="Launch PEFT design-space studies, browse their Pareto fronts, export the winners.",
         version="0.1.0",
     )
-    app.state.storage = Storage(storage_url)
+    try:
+        app.state.storage = Storage(storage_url)  # serve creates the database: studies are submitted to it
+    except ReadOnlyStorageError:  # a database it cannot write: browse it; a submission answers 409
+        app.state.storage = Storage(storage_url, read_only=True)
     app.state.base_dir = str(Path(base_dir or Path.cwd()).resolve())
     app.state.policy = policy or ServicePolicy()
     app.add_middleware(Guard, policy=app.state.policy)

@@ -30,7 +30,7 @@ def report_command(
     from .report import write_report
 
     try:
-        path = write_report(Storage(storage), study, out)
+        path = write_report(Storage(storage, read_only=True), study, out)
     except StorageError as exc:
         raise DeltaspaceError(str(exc)) from None
     Console().print(f"wrote {path}", highlight=False)

@@ -40,7 +40,7 @@ def export_command(
     selection = "pareto" if pareto else "trial" if trial is not None else "best"
     try:
         exported = export_study(
-            Storage(storage),
+            Storage(storage, read_only=True),
             study,
             fmt,  # type: ignore[arg-type]
             out,

@@ -8,6 +8,7 @@ stderr and exit code 2 through ``DeltaspaceError``.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +31,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of tables
 
 
 @contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """Storage errors are expected too (unknown study, unreachable database): one line, exit 2."""
+def _one_line_errors(storage: str) -> Iterator[None]:
+    """Storage errors are expected too (unknown study, unreachable database, a full disk, also
+    inside Optuna's writes to ``storage``): one line, exit 2."""
     from ..storage import StorageError
     from .errors import SearchError
 
@@ -39,6 +41,15 @@ def _one_line_errors() -> Iterator[None]:
         yield
     except StorageError as exc:
         raise SearchError(str(exc)) from None
+    except Exception as exc:
+        if "optuna" not in sys.modules:  # only Optuna's own errors are translated below
+            raise
+        from .study_db import optuna_failure
+
+        failure = optuna_failure(exc, storage)
+        if failure is None:
+            raise
+        raise SearchError(str(failure)) from exc
 
 
 def run_command(
@@ -53,12 +64,14 @@ def run_command(
     ] = None,
 ) -> None:
     """Start STUDY, or resume it: re-running the same command continues where it stopped."""
-    with _one_line_errors():
+    with _one_line_errors(storage):
+        from ..storage import Storage
         from .executors import ExecutorOptions, get_executor
         from .progress import StudyProgress
         from .study_runner import prepare_study
 
         run = get_executor(executor)
+        Storage(storage).close()  # a bad or unreachable --storage fails now, before the study loads a model
         plan, created = prepare_study(study, storage)
         spec = plan.spec
         console.print(f"{'starting' if created else 'resuming'} study [bold]{spec.name}[/bold] in {storage}")
@@ -89,7 +102,7 @@ def worker_command(
     poll: Annotated[float, typer.Option(help="Without STUDY: seconds between looks at the queue.")] = 5.0,
 ) -> None:
     """Add a worker to STUDY (shared through --storage), or work through queued studies."""
-    with _one_line_errors():
+    with _one_line_errors(storage):
         from .study_runner import join_study, serve_queue
 
         if study is not None:
@@ -108,13 +121,13 @@ def status_command(
     json_out: JsonOption = False,
 ) -> None:
     """Trials by status and the current Pareto front."""
-    with _one_line_errors():
+    with _one_line_errors(storage):
         from ..storage import Storage
         from .pareto import status_record
         from .progress import render_status
         from .study_runner import stored_spec
 
-        db = Storage(storage)
+        db = Storage(storage, read_only=True)
         names = [study] if study is not None else [s.name for s in db.list_studies()]
         records = [status_record(db, stored_spec(db.get_study(name))) for name in names]
         if json_out:
@@ -128,10 +141,10 @@ def status_command(
 
 def studies_command(storage: StorageOption = DEFAULT_STORAGE, json_out: JsonOption = False) -> None:
     """List the stored studies with their trial counts."""
-    with _one_line_errors():
+    with _one_line_errors(storage):
         from ..storage import Storage
 
-        summaries = Storage(storage).list_studies()
+        summaries = Storage(storage, read_only=True).list_studies()
         if json_out:
             print(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
             return

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..storage import Storage, sqlalchemy_url
+from ..storage import Storage, StorageError, sqlalchemy_url
 from .optuna_quiet import quiet_optuna
 from .pruners import companion_name, make_pruner
 from .samplers import SamplerArgs, make_sampler
@@ -52,6 +52,19 @@ def optuna_storage(url: str, plan: StudyPlan) -> optuna.storages.RDBStorage:
                 max_retry=MAX_RETRIES
             ),
         )
+
+
+def optuna_failure(exc: BaseException, url: str) -> StorageError | None:
+    """The StorageError for a database failure inside Optuna (a full disk during ``tell``, a lost
+    server during ``ask``), which Optuna raises as StorageInternalError; None for anything else."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import DatabaseError
+
+    from ..storage.failures import failure
+
+    if isinstance(exc, StorageInternalError) and isinstance(exc.__cause__, DatabaseError):
+        return failure(exc.__cause__, url)
+    return None
 
 
 def open_study(plan: StudyPlan, storage: optuna.storages.BaseStorage, optuna_name: str) -> optuna.Study:

@@ -175,8 +175,11 @@ class Worker:
             )
         except Exception as err:  # the row may never have been written
             log.debug("could not record trial %s failed: %s", number, err)
-        self._tell_failed(trial, counted=False)
-        requeue(self.study, trial, number)
+        try:  # on a full disk these writes fail too: keep the original error as the cause
+            self._tell_failed(trial, counted=False)
+            requeue(self.study, trial, number)
+        except Exception as err:
+            log.warning("could not queue trial %s again: %s", number, err)
         log.warning(
             "trial %s of %s was interrupted (%s); it will run again", number, self.plan.spec.name, reason
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from deltaspace.storage.engine import DEFAULT_URL, make_engine, sqlalchemy_url
 from deltaspace.storage.errors import (
+    ReadOnlyStorageError,
     StorageError,
     StorageVersionError,
     StudyExistsError,
@@ -33,6 +34,7 @@ __all__ = [
     "STUDY_STATUSES",
     "TRIAL_STATUSES",
     "IntermediatePoint",
+    "ReadOnlyStorageError",
     "Storage",
     "StorageError",
     "StorageVersionError",

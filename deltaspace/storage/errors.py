@@ -23,3 +23,7 @@ class TrialNotFoundError(StorageError, LookupError):
 
 class StorageVersionError(StorageError):
     """The database schema revision is not the one this deltaspace version expects."""
+
+
+class ReadOnlyStorageError(StorageError):
+    """A write to a database that is read-only, or that this Storage opened read-only."""

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
 from deltaspace.storage import rows
 from deltaspace.storage.errors import StorageError, StudyExistsError, StudyNotFoundError
+from deltaspace.storage.failures import Transactions
 from deltaspace.storage.models import IntermediateScore, Study, Trial
 from deltaspace.storage.records import STUDY_STATUSES, TRIAL_STATUSES, StudyRecord, StudySummary
 
 
 class StudyMethods:
     # set by Storage.__init__: write transactions, and read-only ones (no SQLite write lock)
-    _write: sessionmaker[Session]
-    _read: sessionmaker[Session]
+    _write: Transactions
+    _read: Transactions
 
     def create_study(
         self,

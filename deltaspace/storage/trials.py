@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from deltaspace.storage import rows
+from deltaspace.storage.failures import Transactions
 from deltaspace.storage.models import IntermediateScore, Study, Trial
 from deltaspace.storage.records import TRIAL_STATUSES, IntermediatePoint, TrialRecord
 
@@ -26,8 +26,8 @@ _COPIED_FROM_RESULT = tuple(
 
 class TrialMethods:
     # set by Storage.__init__: write transactions, and read-only ones (no SQLite write lock)
-    _write: sessionmaker[Session]
-    _read: sessionmaker[Session]
+    _write: Transactions
+    _read: Transactions
 
     # ---- writes ------------------------------------------------------------------------------
 
