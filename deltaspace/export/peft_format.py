@@ -19,9 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from deltaspace.space.compositions import COMPOSITIONS
 from deltaspace.space.delta import DeltaSpec
 from deltaspace.space.dimensions import POSITIONS
 from deltaspace.space.errors import DeltaspaceError
+from deltaspace.space.forms import FORMS
 from deltaspace.space.method import MethodSpec
 
 from .peft_tensors import TENSOR_WRITERS, head_modules, lora_ranks
@@ -39,31 +41,19 @@ class PeftExportError(DeltaspaceError):
 
 
 def delta_tuner(delta: DeltaSpec) -> tuple[str | None, str]:
-    """(the peft tuner that represents ``delta``, or None, and why not)."""
+    """(the peft tuner that represents ``delta``, or None, and why not): the form's export
+    decision, changed by its composition where that has its own peft variant (DoRA)."""
     kind = POSITIONS[delta.position].kind
-    where = f"{delta.form} at {delta.position}"
-    if delta.form == "low_rank":
-        if kind != "weight":
-            return None, f"{where}: peft's LoRA updates one projection; this delta spans a sublayer"
-        if delta.insertion != "parallel":
-            return None, f"{where}: peft's LoRA reads the projection input (parallel), this one its output"
-        if delta.composition not in ("add", "scaled"):
-            return None, f"{where}: peft's LoRA has no {delta.composition} composition"
-        return "lora", ""
-    if delta.form == "scaling":
-        return "ia3", ""
-    if delta.form == "prefix" and delta.position == "embeddings":
-        return "prompt", ""
-    if delta.form == "prefix" and delta.position == "attn_heads":
-        if delta.layers != "all":
-            return (
-                None,
-                f"{where}: peft's prefix tuning puts a prefix at every layer, this one at {delta.layers}",
-            )
-        return "prefix", ""
-    if delta.form == "bottleneck":
-        return None, f"{where}: peft has no bottleneck-adapter tuner that loads into a plain model"
-    return None, f"{where}: peft has no tuner for a {delta.form} delta here"
+    tuner, why = FORMS[delta.form].peft(delta, kind)
+    variant = COMPOSITIONS[delta.composition].peft_variant
+    if tuner is None or variant is None:
+        return tuner, why
+    if tuner not in variant:
+        return (
+            None,
+            f"{delta.form} at {delta.position}: peft has no {tuner} with a {delta.composition} composition",
+        )
+    return variant[tuner], ""
 
 
 def peft_tuner(spec: MethodSpec, config: Any) -> str:

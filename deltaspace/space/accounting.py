@@ -5,23 +5,12 @@ a test builds every preset into every supported family and checks that the count
 number of trainable elements, exactly.
 
 Per site (one layer's position), with x-dim ``i`` (the input the delta reads: the sublayer input
-for parallel insertion, h for sequential) and h-dim ``o``:
-
-* bottleneck: ``i·r + r + r·o + o`` (W_down, b_down, W_up, b_up), per head when multi-head;
-* low-rank: ``i·r + r·o`` (LoRA's A and B, no biases);
-* prefix at heads: ``2·l·kv_heads·head_dim`` (P_k and P_v); prompt: ``l·hidden`` once;
-* scaling and bias vectors: ``o``;
-* a learned scale adds 1, a learned gate ``i + 1`` (a sigmoid over a linear map of its input).
-
-Weight-level forms on a projection W of shape (o, i), with ``k = kept_entries(fraction, i·o)``:
-
-* l0_diff (diff pruning): ``2·i·o`` trainable (w and log α), stored ``k`` values plus ``k`` indices;
-* magnitude_mask (PaFi), lottery_mask (LT-SFT): ``k`` trainable, stored ``k`` values plus ``k`` indices
-  (PaFi's indices could be recomputed from W; export writes them anyway);
-* weight_adapter (HiWi): ``2·o·r`` (W_down, W_up), stored as is (W' is recomputed from W);
-* intrinsic: ``d`` once per subspace, however many sites (θ_d is shared by every site of the
-  intrinsic deltas with one ``subspace_key``; the projections are regenerated from the seed);
-  structured (SAID): ``d - m`` shared plus one λ per site, m the sites of the whole subspace.
+for parallel insertion, h for sequential) and h-dim ``o``, a delta has its form's own count
+(``per_site`` in its declaration, ``deltaspace/space/forms/<form>.py``: e.g. a bottleneck
+``i·r + r + r·o + o``, LoRA ``i·r + r·o``, a prefix ``2·l·kv_heads·head_dim``) plus what its
+composition adds (``deltaspace/space/compositions.py``: a learned scale 1, a learned gate ``i + 1``).
+A form may store something else than it trains (sparse deltas: ``k`` values and ``k`` indices) and
+may share a block across sites (the intrinsic θ_d, counted once per ``subspace_key``).
 
 Three totals: ``trainable_params`` (what the optimiser updates), ``stored_params`` (the values
 export writes; ``stored_indices`` counts the integer positions of sparse deltas beside them) and
@@ -32,10 +21,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from .compositions import COMPOSITIONS
 from .delta import DeltaSpec
-from .dimensions import MASK_FORMS, POSITIONS, WEIGHT_LEVEL_FORMS
+from .dimensions import POSITIONS
 from .errors import SpecError
+from .forms import FORMS, SiteShape, kept_entries
+from .insertions import reads
 from .method import MethodSpec
+
+__all__ = ["kept_entries"]
 
 
 class StackDims(BaseModel):
@@ -62,6 +56,7 @@ class ModelDims(BaseModel):
     head_params: int
     bias_params: int
     layer_norm_weight_params: int
+    layer_norm_bias_params: int = 0
 
 
 class DeltaCount(BaseModel):
@@ -101,97 +96,60 @@ def site_dims(delta: DeltaSpec, dims: ModelDims) -> tuple[int, int]:
     kind = POSITIONS[delta.position].kind
     if kind == "weight":
         x_dim, h_dim = dims.weight_shapes[delta.position]
-    elif kind == "sublayer":
-        x_dim = h_dim = dims.hidden
     elif kind == "hidden":
         x_dim = h_dim = dims.ffn
     elif kind == "heads":
         x_dim = h_dim = dims.head_dim
-    else:
+    else:  # sublayer, embeddings
         x_dim = h_dim = dims.hidden
-    return (h_dim if delta.insertion == "sequential" else x_dim), h_dim
+    return (x_dim if reads(delta.insertion) == "input" else h_dim), h_dim
 
 
-def kept_entries(fraction: float, entries: int) -> int:
-    """How many of a matrix's ``entries`` a sparse delta keeps: ``fraction`` of them, rounded, at least 1."""
-    return max(1, round(fraction * entries))
+def site_shape(delta: DeltaSpec, dims: ModelDims) -> SiteShape:
+    i, o = site_dims(delta, dims)
+    kind = POSITIONS[delta.position].kind
+    return SiteShape(i, o, kind, dims.hidden, dims.heads, dims.kv_heads, dims.head_dim)
 
 
 def merge_problem(delta: DeltaSpec) -> str | None:
     """Why a delta cannot be merged into the weights, or None when it can (then it costs nothing
-    at inference once merged)."""
+    at inference once merged): its form must be affine in the layer input at its site, and its
+    composition linear."""
     kind = POSITIONS[delta.position].kind
-    if delta.form in ("scaling", "bias", *WEIGHT_LEVEL_FORMS):
-        return None
-    if delta.form == "low_rank" and kind == "weight" and delta.insertion == "parallel":
-        if delta.composition in ("add", "scaled"):
-            return None
+    if not FORMS[delta.form].merges(delta, kind):
+        return (
+            f"a {delta.insertion or ''} {delta.form} at {delta.position} is not linear in the layer's input"
+        )
+    if not COMPOSITIONS[delta.composition].linear:
         return f"its composition {delta.composition!r} depends on the input"
-    return f"a {delta.insertion or ''} {delta.form} at {delta.position} is not linear in the layer's input"
+    return None
 
 
 def per_site_params(delta: DeltaSpec, dims: ModelDims) -> int:
-    i, o = site_dims(delta, dims)
-    r = delta.size or 0
-    kind = POSITIONS[delta.position].kind
-    if delta.form in WEIGHT_LEVEL_FORMS:
-        return _weight_level_per_site(delta, i, o)
-    if delta.form == "bottleneck":
-        n = i * r + r + r * o + o
-        n *= dims.heads if kind == "heads" else 1
-    elif delta.form == "low_rank":
-        n = i * r + r * o
-    elif delta.form == "prefix":
-        n = r * dims.hidden if kind == "embeddings" else 2 * r * dims.kv_heads * dims.head_dim
-    else:  # scaling, bias
-        n = o
-    if delta.learn_scale:
-        n += 1
-    if delta.gate == "learned":
-        n += i + 1
-    return n
-
-
-def _weight_level_per_site(delta: DeltaSpec, i: int, o: int) -> int:
-    if delta.form == "l0_diff":
-        return 2 * i * o
-    if delta.form in MASK_FORMS:
-        return kept_entries(delta.fraction or 1.0, i * o)
-    if delta.form == "weight_adapter":
-        return 2 * o * (delta.size or 0)
-    return 1 if delta.structured else 0  # intrinsic: λ_i per site; θ_d is shared (shared_params)
+    """Trainable elements of one site: the form's own, plus what its composition adds."""
+    shape = site_shape(delta, dims)
+    return FORMS[delta.form].per_site(delta, shape) + COMPOSITIONS[delta.composition].extra_params(
+        delta, shape.i, shape.o
+    )
 
 
 def subspace_key(delta: DeltaSpec) -> tuple[object, ...] | None:
-    """Intrinsic deltas with equal keys share one θ_d across all their sites (Aghajanyan et al.
-    project one θ_d onto every weight); give a delta its own subspace with another ``seed``."""
-    if delta.form != "intrinsic":
-        return None
-    return (delta.size, delta.projection, delta.structured, delta.seed)
+    """Deltas with equal keys share one parameter block across their sites (the intrinsic θ_d)."""
+    key = FORMS[delta.form].group_key(delta)
+    return None if key is None else (delta.form, *key)
 
 
 def shared_params(delta: DeltaSpec, sites: int) -> int:
-    """Parameters a subspace shares across its ``sites``: the intrinsic θ_d (θ^{d-m} for SAID)."""
-    if delta.form != "intrinsic":
-        return 0
-    d = delta.size or 0
-    if not delta.structured:
-        return d
-    if d <= sites:
-        raise SpecError(
-            f"size={d} is too small for a structured intrinsic delta over {sites} sites: d counts one "
-            f"λ per site plus the subspace θ^(d-m), so it needs d > {sites}"
-        )
-    return d - sites
+    """Parameters a group shares across its ``sites``, counted once (the intrinsic θ_d)."""
+    return FORMS[delta.form].shared(delta, sites)
 
 
 def stored_per_site(delta: DeltaSpec, dims: ModelDims) -> tuple[int, int]:
     """(values, integer indices) that export writes for one site."""
-    i, o = site_dims(delta, dims)
-    if delta.form in MASK_FORMS:
-        k = kept_entries(delta.fraction or 1.0, i * o)
-        return k, k
-    return per_site_params(delta, dims), 0
+    stored = FORMS[delta.form].stored
+    if stored is None:
+        return per_site_params(delta, dims), 0
+    return stored(delta, site_shape(delta, dims))
 
 
 def site_count(delta: DeltaSpec, dims: ModelDims) -> int:
@@ -270,6 +228,4 @@ def count_method(spec: MethodSpec, dims: ModelDims) -> ParamCount:
 
 
 def _layer_norm_bias_params(dims: ModelDims) -> int:
-    # Every family here gives its layer norms a bias exactly as wide as their weight, except the
-    # RMSNorm families, which have none; families record this through layer_norm_weight_params only.
-    return dims.layer_norm_weight_params if dims.family != "llama" else 0
+    return dims.layer_norm_bias_params

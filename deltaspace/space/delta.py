@@ -1,6 +1,7 @@
 """`DeltaSpec`: one modification Δh, a point of the four design dimensions plus its size.
 
-Fields a user leaves out get the default of the functional form (``FORM_DEFAULTS``), so
+Fields a user leaves out get the default of the functional form (its declaration in
+``deltaspace.space.forms``), so
 ``{form: low_rank, position: query, size: 8}`` is LoRA's parallel, scaled query update.
 Combinations that make no sense are rejected by ``_check_combination`` with a message that names
 the clashing fields and says why.
@@ -12,13 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .compositions import COMPOSITIONS, GATES
 from .dimensions import (
-    FORM_SITES,
-    MASK_FORMS,
     POSITIONS,
-    SIZE_MEANING,
-    SIZED_FORMS,
-    WEIGHT_LEVEL_FORMS,
     Activation,
     Composition,
     Form,
@@ -30,22 +27,12 @@ from .dimensions import (
     Projection,
     Stack,
 )
+from .forms import FORM_FIELDS, FORMS
+from .insertions import INSERTIONS
 from .scalars import Float, Int
 
-# What a form means when a field is left out (the published defaults of each family of methods).
-FORM_DEFAULTS: dict[str, dict[str, Any]] = {
-    "bottleneck": {"insertion": "sequential", "composition": "add", "init": "zero"},
-    "low_rank": {"insertion": "parallel", "composition": "scaled", "init": "zero"},
-    "prefix": {"insertion": "parallel", "composition": "gated", "gate": "prefix_softmax", "init": "normal"},
-    "scaling": {"insertion": None, "composition": "multiply", "init": "zero"},
-    "bias": {"insertion": None, "composition": "add", "init": "zero"},
-    # weight-level forms: W' = W + ΔW, starting at ΔW = 0
-    "l0_diff": {"insertion": None, "composition": "add", "init": "zero", "penalty": 1.25e-7},
-    "magnitude_mask": {"insertion": None, "composition": "add", "init": "zero"},
-    "lottery_mask": {"insertion": None, "composition": "add", "init": "zero"},
-    "weight_adapter": {"insertion": None, "composition": "add", "init": "zero"},
-    "intrinsic": {"insertion": None, "composition": "add", "init": "zero", "projection": "fastfood"},
-}
+# What a form means when a field is left out (the published defaults, from each form's declaration).
+FORM_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(f.defaults) for name, f in FORMS.items()}
 
 
 class LayerRange(BaseModel):
@@ -154,115 +141,117 @@ class DeltaSpec(BaseModel):
 
 
 def _combination_problems(d: DeltaSpec) -> list[str]:
-    """Every clash between fields, each phrased as 'fields: why'."""
-    out: list[str] = []
+    """Every clash between fields, each phrased as 'fields: why'. The rules are generic over the
+    registries; a form's own rules are its declaration's ``problems``."""
+    form = FORMS[d.form]
     info = POSITIONS[d.position]
-    sites = FORM_SITES[d.form]
-    if info.kind not in sites:
-        allowed = sorted(p for p, i in POSITIONS.items() if i.kind in sites)
+    out = _site_problems(d, form.sites, info.kind)
+    out += _insertion_problems(d, form.insertions, form.no_insertion)
+    out += _composition_problems(d, info.kind)
+    if d.init not in form.inits:
         out.append(
-            f"form={d.form!r} and position={d.position!r} clash: a {d.form} delta acts on "
-            f"{'/'.join(sites)} sites, and {d.position!r} is a {info.kind} site; allowed positions: {allowed}"
+            f"form={d.form!r} and init={d.init!r} clash: {form.init_clash or f'it starts from {form.inits}'}"
         )
-    if d.form in SIZED_FORMS:
-        if d.size is None:
-            out.append(f"size is required for form={d.form!r} ({SIZE_MEANING[d.form]})")
-        elif d.size <= 0:
-            out.append(f"size={d.size} must be a positive integer")
-    elif d.size is not None:
-        out.append(f"size={d.size} clashes with form={d.form!r}: a {d.form} vector has no size")
-    if d.form in WEIGHT_LEVEL_FORMS and d.insertion is not None:
-        out.append(
-            f"insertion={d.insertion!r} clashes with form={d.form!r}: a weight-level delta changes W "
-            "itself (W' = W + ΔW), so it has no insertion form (leave insertion out)"
-        )
-    if d.form in ("scaling", "bias") and d.insertion is not None:
-        out.append(
-            f"insertion={d.insertion!r} clashes with form={d.form!r}: a {d.form} vector does not read "
-            "x or h, so it has no insertion form (leave insertion out)"
-        )
-    if d.form in ("bottleneck", "low_rank", "prefix") and d.insertion is None:
-        out.append(f"insertion is required for form={d.form!r} (sequential or parallel)")
-    if d.form == "prefix" and d.insertion == "sequential":
-        out.append("form='prefix' and insertion='sequential' clash: prefix attention reads x (parallel)")
-    if (d.composition == "multiply") != (d.form == "scaling"):
-        out.append(
-            f"form={d.form!r} and composition={d.composition!r} clash: 'multiply' is the composition of "
-            "scaling vectors, and scaling vectors only multiply"
-        )
-    if d.form == "bias" and d.composition != "add":
-        out.append(f"form='bias' and composition={d.composition!r} clash: a bias vector is added")
-    if d.composition == "gated":
-        if d.gate is None:
-            out.append("composition='gated' needs gate: prefix_softmax or learned")
-        if d.gate == "learned" and info.kind in ("heads", "embeddings"):
-            out.append(
-                f"gate='learned' and position={d.position!r} clash: per-head and embedding deltas "
-                "have no single gate input"
-            )
-    elif d.gate is not None:
-        out.append(f"gate={d.gate!r} needs composition='gated' (got {d.composition!r})")
-    if (d.gate == "prefix_softmax") != (d.form == "prefix"):
-        out.append(
-            f"form={d.form!r} and gate={d.gate!r} clash: λ(x) from the prefix softmax exists only for, "
-            "and is the composition of, prefix attention"
-        )
-    if d.composition != "scaled" and (d.scale != 1.0 or d.learn_scale):
-        out.append(f"scale/learn_scale need composition='scaled' (got {d.composition!r})")
-    if d.composition == "scaled" and d.scale <= 0:
-        out.append(f"scale={d.scale} must be > 0")
     if d.heads == "multi" and info.kind != "heads":
         out.append(f"heads='multi' and position={d.position!r} clash: only *_heads positions are per head")
     if d.heads == "single" and info.kind == "heads":
         out.append(f"heads='single' and position={d.position!r} clash: a head position is per head")
     if info.kind == "embeddings" and d.layers != "all":
         out.append("layers clashes with position='embeddings': the prompt sits at the input, before layer 0")
-    if d.form == "prefix" and d.init == "zero":
-        out.append(
-            "form='prefix' and init='zero' clash: prefix attention cannot start as an identity "
-            "(λ(x) > 0 for any P_k); use init='normal'"
-        )
-    if d.activation != "relu" and d.form not in ("bottleneck", "weight_adapter"):
-        out.append(
-            f"activation={d.activation!r} clashes with form={d.form!r}: only bottlenecks have f "
-            "(and weight adapters, whose f acts on W)"
-        )
     if info.sublayer == "cross_attn" and d.stack == "encoder":
         out.append(f"position={d.position!r} and stack='encoder' clash: cross-attention is in the decoder")
-    return out + _weight_level_problems(d)
+    return out + _form_field_problems(d) + list(form.problems(d, info.kind))
 
 
-def _weight_level_problems(d: DeltaSpec) -> list[str]:
-    """Clashes of the weight-level forms' own fields (fraction, penalty, projection, structured, seed)."""
+def _site_problems(d: DeltaSpec, sites: tuple[str, ...], kind: str) -> list[str]:
     out: list[str] = []
-    if d.form in WEIGHT_LEVEL_FORMS:
-        if d.composition != "add":
+    if kind not in sites:
+        allowed = sorted(p for p, i in POSITIONS.items() if i.kind in sites)
+        out.append(
+            f"form={d.form!r} and position={d.position!r} clash: a {d.form} delta acts on "
+            f"{'/'.join(sites)} sites, and {d.position!r} is a {kind} site; allowed positions: {allowed}"
+        )
+    size_meaning = FORMS[d.form].size
+    if size_meaning is not None:
+        if d.size is None:
+            out.append(f"size is required for form={d.form!r} ({size_meaning})")
+        elif d.size <= 0:
+            out.append(f"size={d.size} must be a positive integer")
+    elif d.size is not None:
+        out.append(f"size={d.size} clashes with form={d.form!r}: a {d.form} vector has no size")
+    return out
+
+
+def _insertion_problems(d: DeltaSpec, insertions: tuple[str, ...], no_insertion: str) -> list[str]:
+    if not insertions:
+        if d.insertion is not None:
+            return [f"insertion={d.insertion!r} clashes with form={d.form!r}: {no_insertion}"]
+        return []
+    if d.insertion is None:
+        return [f"insertion is required for form={d.form!r} ({' or '.join(insertions)})"]
+    if d.insertion not in insertions:
+        reads = " or ".join(f"{INSERTIONS[i].reads} ({i})" for i in insertions)
+        what = "x" if reads.startswith("input") else "h"
+        return [
+            f"form={d.form!r} and insertion={d.insertion!r} clash: {d.form} reads {what} ({'/'.join(insertions)})"
+        ]
+    return []
+
+
+def _composition_problems(d: DeltaSpec, kind: str) -> list[str]:
+    out: list[str] = []
+    form = FORMS[d.form]
+    composition = COMPOSITIONS[d.composition]
+    accepted = d.composition in form.compositions or (
+        composition.weight_update and form.weight_update(d, kind)
+    )
+    if not accepted:
+        if composition.weight_update:
+            why = f"{d.composition!r} needs a form with an explicit ΔW, read from a projection's input"
+        else:
+            why = form.composition_clash
+        out.append(f"form={d.form!r} and composition={d.composition!r} clash: {why}")
+    if d.composition == "gated":
+        if d.gate is None:
+            out.append(f"composition='gated' needs gate: {' or '.join(GATES)}")
+        elif kind not in GATES[d.gate].kinds:
             out.append(
-                f"form={d.form!r} and composition={d.composition!r} clash: a weight-level delta is "
-                "added to the weight, W' = W + ΔW"
+                f"gate={d.gate!r} and position={d.position!r} clash: per-head and embedding deltas "
+                "have no single gate input"
             )
-        if d.init != "zero":
-            out.append(f"form={d.form!r} and init={d.init!r} clash: a weight-level delta starts at ΔW = 0")
-        if d.dropout:
+    elif d.gate is not None:
+        out.append(f"gate={d.gate!r} needs composition='gated' (got {d.composition!r})")
+    for name, gate in GATES.items():
+        if gate.forms is not None and (d.gate == name) != (d.form in gate.forms):
             out.append(
-                f"dropout={d.dropout} clashes with form={d.form!r}: a weight-level delta reads no input"
+                f"form={d.form!r} and gate={d.gate!r} clash: {gate.formula} exists only for, "
+                f"and is the composition of, {'/'.join(gate.forms)}"
             )
-    if d.form in MASK_FORMS and d.fraction is None:
-        out.append(f"fraction is required for form={d.form!r} (the share of W's entries that may change)")
-    elif d.form not in MASK_FORMS and d.fraction is not None:
-        out.append(
-            f"fraction={d.fraction} clashes with form={d.form!r}: only {'/'.join(MASK_FORMS)} keep a fraction"
-        )
-    if (d.penalty is not None) != (d.form == "l0_diff"):
-        out.append(
-            f"form={d.form!r} and penalty={d.penalty} clash: the L0 penalty weight belongs to, and is "
-            "required by, form='l0_diff'"
-        )
-    if (d.projection is not None) != (d.form == "intrinsic"):
-        out.append(
-            f"form={d.form!r} and projection={d.projection!r} clash: a projection (dense, sparse, "
-            "fastfood) belongs to, and is required by, form='intrinsic'"
-        )
-    if d.form != "intrinsic" and (d.structured or d.seed):
-        out.append(f"structured/seed clash with form={d.form!r}: they describe form='intrinsic'")
+    if not composition.scaled and (d.scale != 1.0 or d.learn_scale):
+        scaled = "/".join(repr(n) for n, c in COMPOSITIONS.items() if c.scaled)
+        out.append(f"scale/learn_scale need composition={scaled} (got {d.composition!r})")
+    if composition.scaled and d.scale <= 0:
+        out.append(f"scale={d.scale} must be > 0")
+    return out
+
+
+_FIELD_DEFAULTS = {"activation": "relu", "structured": False, "seed": 0}
+
+
+def _form_field_problems(d: DeltaSpec) -> list[str]:
+    """Optional fields set on a form that does not read them, or missing where it needs them."""
+    out: list[str] = []
+    form = FORMS[d.form]
+    for name in FORM_FIELDS:
+        value = getattr(d, name)
+        if name in form.requires and value is None:
+            out.append(f"{name} is required for form={d.form!r} ({form.requires[name]})")
+        elif name not in form.reads and value != _FIELD_DEFAULTS.get(name):
+            owners = "/".join(repr(n) for n, f in FORMS.items() if name in f.reads)
+            why = (
+                "only bottlenecks have f, here"
+                if name == "activation"
+                else f"{name} belongs to, and is required by,"
+            )
+            out.append(f"{name}={value!r} clashes with form={d.form!r}: {why} form={owners}")
     return out

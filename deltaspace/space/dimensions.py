@@ -8,6 +8,8 @@ Each position is described by the kind of site it names:
 * ``hidden``: the FFN's inner activation (the input of the FFN-out projection), where IA3 scales,
 * ``embeddings``: the input embeddings (prompt tuning).
 
+The functional forms, insertions and compositions are registries (``space/forms/``,
+``space/insertions.py``, ``space/compositions.py``); the `Literal`s below are derived from them.
 Weight-level forms (``WEIGHT_LEVEL_FORMS``: sparse fine-tuning, HiWi, intrinsic-dimension tuning)
 change a projection's weight itself, W' = W + ΔW, at the ``weight`` positions; they merge into W,
 so they add no inference cost once exported.
@@ -21,24 +23,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Form = Literal[
-    "bottleneck",
-    "low_rank",
-    "prefix",
-    "scaling",
-    "bias",
-    "l0_diff",
-    "magnitude_mask",
-    "lottery_mask",
-    "weight_adapter",
-    "intrinsic",
-]
+from .compositions import COMPOSITIONS, GATES
+from .forms import FORMS
+from .insertions import INSERTIONS
+
+Form = Literal[tuple(FORMS)]  # type: ignore[valid-type]
+Insertion = Literal[tuple(INSERTIONS)]  # type: ignore[valid-type]
+Composition = Literal[tuple(COMPOSITIONS)]  # type: ignore[valid-type]
+Gate = Literal[tuple(GATES)]  # type: ignore[valid-type]
 Activation = Literal["relu", "gelu", "tanh", "identity"]
-Insertion = Literal["sequential", "parallel"]
-Composition = Literal["add", "scaled", "gated", "multiply"]
-Gate = Literal["prefix_softmax", "learned"]
 Heads = Literal["single", "multi"]
-Init = Literal["zero", "normal"]
+Init = Literal[tuple(dict.fromkeys(i for f in FORMS.values() for i in f.inits))]  # type: ignore[valid-type]
 Stack = Literal["all", "encoder", "decoder"]
 Trainable = Literal["head", "layer_norms", "biases", "all"]
 Projection = Literal["dense", "sparse", "fastfood"]
@@ -95,29 +90,9 @@ Position = Literal[
     "embeddings",
 ]
 
-# Which kinds of site each functional form can act on (checked by DeltaSpec's validator).
-FORM_SITES: dict[str, tuple[PositionKind, ...]] = {
-    "bottleneck": ("sublayer", "heads", "weight"),
-    "low_rank": ("weight", "sublayer"),
-    "prefix": ("heads", "embeddings"),
-    "scaling": ("weight", "sublayer", "hidden"),
-    "bias": ("weight", "sublayer", "hidden"),
-    "l0_diff": ("weight",),
-    "magnitude_mask": ("weight",),
-    "lottery_mask": ("weight",),
-    "weight_adapter": ("weight",),
-    "intrinsic": ("weight",),
-}
-# What ``size`` means for the forms that have one; the other forms have no size.
-SIZE_MEANING: dict[str, str] = {
-    "bottleneck": "the bottleneck r",
-    "low_rank": "the rank r",
-    "prefix": "the prefix length l",
-    "weight_adapter": "the adapter's r",
-    "intrinsic": "the subspace dimension d",
-}
+# Views of the form registry kept for readers that want one fact about every form.
+FORM_SITES: dict[str, tuple[str, ...]] = {name: f.sites for name, f in FORMS.items()}
+SIZE_MEANING: dict[str, str] = {name: f.size for name, f in FORMS.items() if f.size is not None}
 SIZED_FORMS = tuple(SIZE_MEANING)
-# Forms that change the frozen weight itself (W' = W + ΔW): no insertion form, always mergeable.
-WEIGHT_LEVEL_FORMS = ("l0_diff", "magnitude_mask", "lottery_mask", "weight_adapter", "intrinsic")
-# Weight-level forms that train a fraction of W's entries; ``fraction`` says how many.
-MASK_FORMS = ("l0_diff", "magnitude_mask", "lottery_mask")
+WEIGHT_LEVEL_FORMS = tuple(name for name, f in FORMS.items() if f.weight_level)
+MASK_FORMS = tuple(name for name, f in FORMS.items() if "fraction" in f.reads)

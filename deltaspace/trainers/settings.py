@@ -6,38 +6,22 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..space.forms import FORMS
+from ..space.learning_rates import FULL_FINE_TUNING, HEAD_ONLY, learning_rate_range
+
 if TYPE_CHECKING:
     from ..space import MethodSpec
 
-# Default AdamW learning rates by functional form, for runs that name none. Measured on MiniLM/SST-2
-# (150 steps of 32): low_rank 2e-3 (LoRA 0.80; 1e-3 0.78), bottleneck 3e-4 (scaled PA r=512 0.79;
-# 1e-3 0.71), prefix 5e-2 (0.78; 2e-2 0.75, 5e-3 0.72). The other rates are unmeasured guesses of
-# the right order; a form missing here gets HEAD_ONLY_LR. A study samples lr itself: these defaults
-# only serve single runs (``deltaspace train`` without ``--lr``).
-FORM_LEARNING_RATES: dict[str, float] = {
-    "low_rank": 2e-3,
-    "bottleneck": 3e-4,
-    "prefix": 5e-2,
-    "scaling": 3e-3,
-    "bias": 1e-3,
-    "l0_diff": 1e-4,
-    "magnitude_mask": 1e-4,
-    "lottery_mask": 1e-4,
-    "weight_adapter": 3e-4,
-    "intrinsic": 1e-2,
-}
-HEAD_ONLY_LR = 1e-3
-FULL_FINE_TUNING_LR = 2e-5
+# Views of the one learning-rate table (each form's declaration, ``deltaspace.space.forms``).
+FORM_LEARNING_RATES: dict[str, float] = {name: f.learning_rate.default for name, f in FORMS.items()}
+HEAD_ONLY_LR = HEAD_ONLY.default
+FULL_FINE_TUNING_LR = FULL_FINE_TUNING.default
 
 
 def default_lr(method: MethodSpec | None) -> float:
-    """The learning rate for ``method`` when none is given: 2e-5 for full fine-tuning, else the
-    smallest rate among its deltas' forms (the most sensitive form bounds a mix such as MAM)."""
-    if method is not None and "all" in method.trainable:
-        return FULL_FINE_TUNING_LR
-    if method is None or not method.deltas:
-        return HEAD_ONLY_LR
-    return min(FORM_LEARNING_RATES.get(d.form, HEAD_ONLY_LR) for d in method.deltas)
+    """The learning rate for ``method`` when none is given: full fine-tuning's for ``all``, else the
+    smallest default among its deltas' forms (the most sensitive form bounds a mix such as MAM)."""
+    return learning_rate_range(method).default
 
 
 class TrainSettings(BaseModel):
@@ -65,7 +49,8 @@ class TrainSettings(BaseModel):
     patience: int | None = Field(default=None, ge=1)
     grad_clip: float | None = Field(default=1.0, gt=0)
     seed: int = Field(default=0, ge=0)
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1)  # the most CPU threads (None: every usable core)
+    adaptive_threads: bool = True  # fewer threads while other processes keep cores busy (trainers/threads.py)
     progress: bool = True
     max_train_examples: int | None = Field(default=None, ge=1)
     max_eval_examples: int | None = Field(default=None, ge=1)

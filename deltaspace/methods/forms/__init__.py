@@ -1,7 +1,9 @@
-"""Functional forms of Δh: one small module per form, looked up through ``build_form``.
+"""Functional forms: one small torch module per form, built through one registry, ``BUILDERS``.
 
-Weight-level forms (W' = W + ΔW) read the frozen weight of their site, so they have their own
-registry, ``WEIGHT_FORMS``, whose builders take a `WeightSite` instead of two widths.
+Each form declared in ``deltaspace.space.forms`` has a builder here under the same name (a test
+checks both registries agree); a builder takes the `DeltaSpec` and the `Site` it goes to (the
+widths it reads and writes, the frozen W at a projection, the attention sizes at the heads).
+Weight-level forms (W' = W + ΔW) are `WeightDelta`s.
 """
 
 from __future__ import annotations
@@ -11,27 +13,25 @@ from collections.abc import Callable
 from torch import nn
 
 from ...space.delta import DeltaSpec
-from .bottleneck import Bottleneck, MultiHeadBottleneck
+from .bottleneck import Bottleneck, MultiHeadBottleneck, build_bottleneck
 from .intrinsic import IntrinsicDelta, Subspace, build_intrinsic
 from .l0_diff import L0Diff, build_l0_diff
-from .low_rank import LowRank
-from .prefix import Prefix, PromptEmbedding
+from .low_rank import LowRank, build_low_rank
+from .prefix import Prefix, PromptEmbedding, build_prefix
+from .site import Site, WeightSite
 from .sparse_mask import LotteryMask, SparseDelta, build_lottery_mask, build_magnitude_mask
-from .vectors import BiasVector, ScalingVector
+from .vectors import BiasVector, ScalingVector, build_bias, build_scaling
 from .weight_adapter import WeightAdapter, build_weight_adapter
-from .weight_delta import FrozenWeight, WeightDelta, WeightSite
+from .weight_delta import FrozenWeight, WeightDelta
 
-FormBuilder = Callable[[DeltaSpec, int, int], nn.Module]
-WeightFormBuilder = Callable[[DeltaSpec, WeightSite], WeightDelta]
+Builder = Callable[[DeltaSpec, Site], nn.Module]
 
-FORMS: dict[str, FormBuilder] = {
-    "bottleneck": lambda d, i, o: Bottleneck(i, o, d.size or 0, d.activation, d.dropout, d.init),
-    "low_rank": lambda d, i, o: LowRank(i, o, d.size or 0, d.dropout, d.init),
-    "scaling": lambda d, i, o: ScalingVector(o, d.init),
-    "bias": lambda d, i, o: BiasVector(o, d.init),
-}
-
-WEIGHT_FORMS: dict[str, WeightFormBuilder] = {
+BUILDERS: dict[str, Builder] = {
+    "bottleneck": build_bottleneck,
+    "low_rank": build_low_rank,
+    "prefix": build_prefix,
+    "scaling": build_scaling,
+    "bias": build_bias,
     "l0_diff": build_l0_diff,
     "magnitude_mask": build_magnitude_mask,
     "lottery_mask": build_lottery_mask,
@@ -40,19 +40,13 @@ WEIGHT_FORMS: dict[str, WeightFormBuilder] = {
 }
 
 
-def build_weight_form(delta: DeltaSpec, site: WeightSite) -> WeightDelta:
-    """The module computing ΔW (and Δb) of a weight-level delta at one site."""
-    return WEIGHT_FORMS[delta.form](delta, site)
-
-
-def build_form(delta: DeltaSpec, in_dim: int, out_dim: int) -> nn.Module:
-    """The module computing Δh for a site that reads ``in_dim`` and writes ``out_dim`` features."""
-    return FORMS[delta.form](delta, in_dim, out_dim)
+def build_form(delta: DeltaSpec, site: Site) -> nn.Module:
+    """The module computing Δh (or ΔW) of ``delta`` at ``site``."""
+    return BUILDERS[delta.form](delta, site)
 
 
 __all__ = [
-    "FORMS",
-    "WEIGHT_FORMS",
+    "BUILDERS",
     "BiasVector",
     "Bottleneck",
     "FrozenWeight",
@@ -64,11 +58,11 @@ __all__ = [
     "Prefix",
     "PromptEmbedding",
     "ScalingVector",
+    "Site",
     "SparseDelta",
     "Subspace",
     "WeightAdapter",
     "WeightDelta",
     "WeightSite",
     "build_form",
-    "build_weight_form",
 ]

@@ -12,6 +12,9 @@ import math
 import torch
 from torch import nn
 
+from ...space.delta import DeltaSpec
+from .site import Site
+
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "identity": nn.Identity}
 
 
@@ -51,3 +54,13 @@ class MultiHeadBottleneck(nn.Module):
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         hidden = self.act(torch.matmul(self.dropout(source), self.down) + self.down_bias)
         return torch.matmul(hidden, self.up) + self.up_bias
+
+
+def build_bottleneck(delta: DeltaSpec, site: Site) -> nn.Module:
+    """One bottleneck over the site's width, or one per head at a per-head site."""
+    size = delta.size or 0
+    if site.kind == "heads":
+        return MultiHeadBottleneck(
+            site.heads, site.head_dim, size, delta.activation, delta.dropout, delta.init
+        )
+    return Bottleneck(site.in_dim, site.out_dim, size, delta.activation, delta.dropout, delta.init)

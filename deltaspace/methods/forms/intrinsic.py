@@ -21,7 +21,8 @@ from torch import nn
 
 from ...space.delta import DeltaSpec
 from .projections import PROJECTIONS
-from .weight_delta import SharedRef, WeightDelta, WeightSite
+from .site import Site
+from .weight_delta import SharedRef, WeightDelta
 
 
 class Subspace(nn.Module):
@@ -54,7 +55,7 @@ class IntrinsicDelta(WeightDelta):
         return flat.view(self.shape), None
 
 
-def build_intrinsic(delta: DeltaSpec, site: WeightSite) -> IntrinsicDelta:
+def build_intrinsic(delta: DeltaSpec, site: Site) -> IntrinsicDelta:
     """A site of an intrinsic delta; the group's θ (d, or d - m when structured) is made on first use."""
     size, structured = delta.size or 0, delta.structured
     dim = size - site.group_sites if structured else size

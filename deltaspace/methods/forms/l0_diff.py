@@ -28,7 +28,8 @@ from torch import nn
 
 from ...space.accounting import kept_entries
 from ...space.delta import DeltaSpec
-from .weight_delta import WeightDelta, WeightSite
+from .site import Site
+from .weight_delta import WeightDelta
 
 TEMPERATURE = 2.0 / 3.0
 STRETCH = (-0.1, 1.1)
@@ -109,6 +110,6 @@ class L0Diff(WeightDelta):
         return {"indices": indices, "values": values.detach()}
 
 
-def build_l0_diff(delta: DeltaSpec, site: WeightSite) -> L0Diff:
+def build_l0_diff(delta: DeltaSpec, site: Site) -> L0Diff:
     keep = kept_entries(delta.fraction or 1.0, site.out_dim * site.in_dim)
     return L0Diff(site.out_dim, site.in_dim, keep, delta.penalty or 0.0)

@@ -13,6 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...space.delta import DeltaSpec
+from .site import Site
+
 
 class Prefix(nn.Module):
     def __init__(
@@ -37,3 +40,12 @@ class PromptEmbedding(nn.Module):
                 self.embedding.copy_(init_from[rows].float())
         else:
             nn.init.normal_(self.embedding, std=0.02)
+
+
+def build_prefix(delta: DeltaSpec, site: Site) -> nn.Module:
+    """P_k, P_v at a per-head site (σ measured on the frozen keys and values), or the prompt."""
+    length = delta.size or 0
+    if site.kind == "embeddings":
+        return PromptEmbedding(length, site.out_dim, site.embeddings)
+    key_std, value_std = site.key_value_std() if site.key_value_std else (1.0, 1.0)
+    return Prefix(site.kv_heads, site.head_dim, length, key_std, value_std)

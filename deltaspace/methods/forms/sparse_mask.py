@@ -19,7 +19,8 @@ from torch import nn
 from ...space.accounting import kept_entries
 from ...space.delta import DeltaSpec
 from ...space.errors import DeltaspaceError
-from .weight_delta import FrozenWeight, WeightDelta, WeightSite
+from .site import Site
+from .weight_delta import FrozenWeight, WeightDelta
 
 
 def smallest_magnitude(weight: torch.Tensor, k: int) -> torch.Tensor:
@@ -73,12 +74,12 @@ class LotteryMask(SparseDelta):
         return super().forward(source)
 
 
-def build_magnitude_mask(delta: DeltaSpec, site: WeightSite) -> SparseDelta:
+def build_magnitude_mask(delta: DeltaSpec, site: Site) -> SparseDelta:
     """PaFi: the mask is the ``fraction`` of W's entries smallest in magnitude."""
     k = kept_entries(delta.fraction or 1.0, site.out_dim * site.in_dim)
-    return SparseDelta(site.out_dim, site.in_dim, smallest_magnitude(site.frozen.weight(), k))
+    return SparseDelta(site.out_dim, site.in_dim, smallest_magnitude(site.weight().weight(), k))
 
 
-def build_lottery_mask(delta: DeltaSpec, site: WeightSite) -> LotteryMask:
+def build_lottery_mask(delta: DeltaSpec, site: Site) -> LotteryMask:
     k = kept_entries(delta.fraction or 1.0, site.out_dim * site.in_dim)
-    return LotteryMask(site.frozen, site.out_dim, site.in_dim, k)
+    return LotteryMask(site.weight(), site.out_dim, site.in_dim, k)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...space.delta import DeltaSpec
+from .site import Site
+
 
 class ScalingVector(nn.Module):
     def __init__(self, dim: int, init: str):
@@ -20,6 +23,10 @@ class ScalingVector(nn.Module):
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         return self.vector
 
+    def affine(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Δh is the vector itself, whatever the input."""
+        return None, self.vector
+
 
 class BiasVector(nn.Module):
     def __init__(self, dim: int, init: str):
@@ -30,3 +37,15 @@ class BiasVector(nn.Module):
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         return self.vector
+
+    def affine(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Δh is the vector itself, whatever the input."""
+        return None, self.vector
+
+
+def build_scaling(delta: DeltaSpec, site: Site) -> ScalingVector:
+    return ScalingVector(site.out_dim, delta.init)
+
+
+def build_bias(delta: DeltaSpec, site: Site) -> BiasVector:
+    return BiasVector(site.out_dim, delta.init)

@@ -19,7 +19,8 @@ from torch import nn
 
 from ...space.delta import DeltaSpec
 from .bottleneck import ACTIVATIONS
-from .weight_delta import FrozenWeight, WeightDelta, WeightSite
+from .site import Site
+from .weight_delta import FrozenWeight, WeightDelta
 
 
 class WeightAdapter(WeightDelta):
@@ -44,5 +45,5 @@ class WeightAdapter(WeightDelta):
         return self.adapt(weight.t()).t(), delta_b
 
 
-def build_weight_adapter(delta: DeltaSpec, site: WeightSite) -> WeightAdapter:
-    return WeightAdapter(site.frozen, site.out_dim, delta.size or 0, delta.activation)
+def build_weight_adapter(delta: DeltaSpec, site: Site) -> WeightAdapter:
+    return WeightAdapter(site.weight(), site.out_dim, delta.size or 0, delta.activation)

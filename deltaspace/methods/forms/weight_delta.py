@@ -12,7 +12,7 @@ a handle that finds W through the projection module: nothing is copied or regist
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,23 +39,6 @@ class FrozenWeight:
         return b[self.rows[0] : self.rows[1]]
 
 
-@dataclass(eq=False)
-class WeightSite:
-    """What a weight-level form's builder gets for one site.
-
-    ``number`` is the site's place among its delta's sites (random projections seed from it),
-    ``shared`` holds modules shared by every site of a group of deltas (the intrinsic θ_d), and
-    ``group_sites`` counts that group's sites (SAID's m).
-    """
-
-    frozen: FrozenWeight
-    out_dim: int
-    in_dim: int
-    number: int = 0
-    shared: dict[str, nn.Module] = field(default_factory=dict)
-    group_sites: int = 1
-
-
 class SharedRef:
     """A reference to a module owned elsewhere (registered once, at the model's root), so that
     sites sharing it neither register nor store it twice."""
@@ -74,6 +57,10 @@ class WeightDelta(nn.Module):
     def merged_delta(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(ΔW, Δb) as inference uses them: what merging folds into W and b."""
         return self.delta()
+
+    def affine(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Δh = x ΔWᵀ + Δb as merging folds it."""
+        return self.merged_delta()
 
     def stored_state(self) -> dict[str, torch.Tensor]:
         """What export writes for this site (``stored_params`` counts the floating-point entries)."""
