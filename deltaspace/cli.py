@@ -152,6 +152,9 @@ def _handle_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from .trainers.threads import passive_openmp
+
+    passive_openmp()  # before any command imports torch: OpenMP threads sleep, not spin, when they wait
     _register_optional_commands()
     _handle_sigterm()
     try:

@@ -76,7 +76,7 @@ class Outcome:
 def training_identity(plan: StudyPlan, point: SampledPoint) -> dict[str, Any]:
     """Everything besides the method and seed that decides a result (JSON-normalised)."""
     spec = plan.spec
-    settings = settings_for(spec, point.training).model_dump(mode="json", exclude={"threads", "progress"})
+    settings = settings_for(spec, point.training).model_dump(mode="json", exclude={"threads", "adaptive_threads", "progress"})
     body = {
         "model": spec.model,
         "task": spec.task,
@@ -112,6 +112,10 @@ def combine_seeds(results: list[TrialResult]) -> TrialResult:
             "metrics": metrics,
             "train_seconds": sum(r.train_seconds for r in results),
             "eval_seconds": sum(r.eval_seconds for r in results),
+            "phase_seconds": {
+                k: sum(r.phase_seconds.get(k, 0.0) for r in results)
+                for k in dict.fromkeys(k for r in results for k in r.phase_seconds)
+            },
         }
     )
 

@@ -34,6 +34,7 @@ RESERVED_SETTINGS = {
     "max_train_seconds": "budget.max_train_seconds",
     "seed": "seeds",
     "threads": "the executor (--workers)",
+    "adaptive_threads": "the executor",
     "progress": "the executor",
 }
 

@@ -37,6 +37,7 @@ class LoopResult:
     examples: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    report_seconds: float = 0.0  # in on_eval: storing intermediate scores, pruning decisions
     curve: list[EvalPoint] = field(default_factory=list)
     best: EvalPoint | None = None
 
@@ -81,11 +82,13 @@ def train_loop(
     pad_id: int,
     on_eval: OnEval | None = None,
     regularization: Callable[[], torch.Tensor] | None = None,
+    between_steps: Callable[[], object] | None = None,
 ) -> LoopResult:
     """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation.
 
     ``regularization()``, when given, is added to the task loss at every step (diff pruning's L0
-    penalty: ``AppliedMethod.regularization_loss``)."""
+    penalty: ``AppliedMethod.regularization_loss``). ``between_steps()`` runs after each step
+    (the thread governor's re-check); its time counts as training."""
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -114,7 +117,10 @@ def train_loop(
             best_state.update({n: p.detach().clone() for n, p in trainable.items()})
         else:
             evals_since_best += 1
-        if on_eval is not None and on_eval(step, score):
+        tic = time.perf_counter()
+        stop = on_eval is not None and on_eval(step, score)
+        out.report_seconds += time.perf_counter() - tic
+        if stop:
             out.status = "pruned"
             return True
         return settings.patience is not None and evals_since_best >= settings.patience
@@ -146,8 +152,8 @@ def train_loop(
         bar = progress.add_task("training", total=steps)
         stopped = False
         while out.steps < steps and not stopped:
-            idx = next(batches)
             tic = time.perf_counter()
+            idx = next(batches)
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(train, idx, pad_id).items()}
             try:
                 loss_value = step(batch)
@@ -165,8 +171,10 @@ def train_loop(
                 break
             out.steps += 1
             out.examples += len(idx)
-            out.train_seconds += time.perf_counter() - tic
             progress.update(bar, advance=1, description=f"training  loss {loss_value:.4f}")
+            if between_steps is not None:
+                between_steps()
+            out.train_seconds += time.perf_counter() - tic
             budget = settings.max_train_seconds
             over_budget = budget is not None and out.train_seconds >= budget
             due = settings.eval_every is not None and out.steps % settings.eval_every == 0

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import platform
 import resource
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .result import Provenance
 
@@ -60,8 +64,41 @@ class PeakMemory:
         self.mb = max(0.0, (peak - self._start) / 2**20)
 
 
+class PhaseClock:
+    """Wall seconds per phase of a trial: ``with clock("load"): ...``; `phases` adds the loop's own
+    split (train, evaluate, report) and ``wall``, the seconds since the clock was made.
+
+    Phases: ``threads`` (choosing CPU threads), ``load`` (data rows, backbone, tokenizer), ``build``
+    (deltas, device, tokenization, mask selection), ``train``, ``evaluate``, ``report``
+    (intermediate scores stored, pruning asked), ``loop_other`` (the loop's remaining bookkeeping),
+    ``latency``, ``store`` (weights written) and ``record`` (provenance)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        tic = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - tic
+
+    def phases(self, loop: Any = None) -> dict[str, float]:
+        out = {k: v for k, v in self.seconds.items() if k != "loop"}
+        if loop is not None:
+            inner = {"train": loop.train_seconds, "evaluate": loop.eval_seconds, "report": loop.report_seconds}
+            out.update(inner)
+            out["loop_other"] = max(0.0, self.seconds.get("loop", 0.0) - sum(inner.values()))
+        out["wall"] = time.perf_counter() - self.started
+        return {k: round(v, 6) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=8)
 def git_revision(path: Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git work tree holding ``path``; (None, None) outside one."""
+    """(commit, dirty) of the git work tree holding ``path``; (None, None) outside one. Asked once
+    per process: two git commands per trial were a measurable share of a short trial."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(path), "rev-parse", "HEAD"],

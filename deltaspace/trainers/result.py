@@ -69,6 +69,8 @@ class TrialResult(BaseModel):
     peak_memory_mb: float = 0.0
     latency_ms_batch1: float | None = None
     latency_ms_batch32: float | None = None
+    # wall seconds by phase (trainers.measure.PhaseClock), "wall" their total; summed over seeds
+    phase_seconds: dict[str, float] = Field(default_factory=dict)
     provenance: Provenance = Field(default_factory=Provenance)
 
     def to_json(self) -> str:

@@ -21,10 +21,11 @@ from ..space.errors import DeltaspaceError
 from .data import encode_cached, load_split
 from .evaluation import Evaluator
 from .loop import OnEval, train_loop
-from .measure import PeakMemory, provenance
+from .measure import PeakMemory, PhaseClock, provenance
 from .result import TrialResult
 from .settings import TrainSettings, default_lr
 from .tasks import TaskSpec, resolve_task
+from .threads import ThreadGovernor
 
 if TYPE_CHECKING:
     import torch
@@ -81,7 +82,7 @@ def run_trial(
     def build() -> Built:
         from ..methods import apply_method, load_backbone
 
-        backbone, tok = load_backbone(model, head=head_for(spec), tokenizer=tokenizer)
+        backbone, tok = load_backbone(model, head=head_for(spec), tokenizer=tokenizer, reuse_weights=True)
         applied = apply_method(backbone, method_spec)
         return Built(applied.model, tok, applied.counts, applied)
 
@@ -152,35 +153,44 @@ def _trial(
                          primary_metric=task.primary_metric, learning_rate=settings.lr)  # fmt: skip
     data_label = str(data_dir) if data_dir is not None else f"hub {task.hub.path if task.hub else '?'}"
     threads = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    clock = PhaseClock()
     try:
         with PeakMemory(device) as memory:
-            limits = {"train": settings.max_train_examples, "validation": settings.max_eval_examples}
-            rows = {split: load_split(task, split, data_dir, limit) for split, limit in limits.items()}
-            transformers.set_seed(settings.seed)
-            built = build()
-            model = built.model.to(device)
-            _fill_counts(result, model, built.counts)
-            lengths = (settings.max_length, settings.max_target_length)
-            train, valid = (
-                encode_cached(task, split, data_dir, rows[split], built.tokenizer, *lengths,
-                              f"{split} split of {data_label}")
-                for split in limits
-            )  # fmt: skip
-            evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
-            regularization = None
-            if built.applied is not None:
-                select_masks(built.applied, train, settings, device, evaluator.pad_id)
-                regularization = built.applied.regularization_loss
-            loop = train_loop(
-                model, train, evaluator, settings, device, evaluator.pad_id, on_eval, regularization
-            )
+            if device.type == "cpu":
+                governor = ThreadGovernor(settings.threads, settings.adaptive_threads)
+                with clock("threads"):
+                    governor.start(probe_seconds=0.1)
+            with clock("load"):
+                limits = {"train": settings.max_train_examples, "validation": settings.max_eval_examples}
+                rows = {split: load_split(task, split, data_dir, limit) for split, limit in limits.items()}
+                transformers.set_seed(settings.seed)
+                built = build()
+            with clock("build"):
+                model = built.model.to(device)
+                _fill_counts(result, model, built.counts)
+                lengths = (settings.max_length, settings.max_target_length)
+                train, valid = (
+                    encode_cached(task, split, data_dir, rows[split], built.tokenizer, *lengths,
+                                  f"{split} split of {data_label}")
+                    for split in limits
+                )  # fmt: skip
+                evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
+                regularization = None
+                if built.applied is not None:
+                    select_masks(built.applied, train, settings, device, evaluator.pad_id)
+                    regularization = built.applied.regularization_loss
+            recheck = governor.maybe_recheck if device.type == "cpu" else None
+            with clock("loop"):
+                loop = train_loop(
+                    model, train, evaluator, settings, device, evaluator.pad_id, on_eval, regularization, recheck
+                )
             if loop.status == "complete":
-                result.latency_ms_batch1 = evaluator.latency_ms(1, settings.latency_batches)
-                result.latency_ms_batch32 = evaluator.latency_ms(32, settings.latency_batches)
+                with clock("latency"):
+                    result.latency_ms_batch1 = evaluator.latency_ms(1, settings.latency_batches)
+                    result.latency_ms_batch32 = evaluator.latency_ms(32, settings.latency_batches)
                 if weights_path is not None:
-                    _save_trainable(model, Path(weights_path), built.applied, settings.seed)
+                    with clock("store"):
+                        _save_trainable(model, Path(weights_path), built.applied, settings.seed)
         result.status, result.failure_reason = loop.status, loop.failure_reason
         result.eval_curve, result.steps = loop.curve, loop.steps
         result.train_seconds, result.eval_seconds = loop.train_seconds, loop.eval_seconds
@@ -188,7 +198,9 @@ def _trial(
         if loop.best is not None and loop.status != "failed":
             result.score, result.metrics = loop.best.score, dict(loop.best.metrics)
         result.peak_memory_mb = memory.mb
-        result.provenance = provenance(model_label, data_label, device)
+        with clock("record"):
+            result.provenance = provenance(model_label, data_label, device)
+        result.phase_seconds = clock.phases(loop)
     except DeltaspaceError as exc:
         result.failure_reason = str(exc)
     except Exception as exc:  # a trial never takes its caller down; the reason names the cause

@@ -1,0 +1,165 @@
+"""Speed machinery: phases that account for a trial's wall time, weights reused from memory with
+bit-identical results, and CPU threads chosen from the cores other processes leave free."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from deltaspace.trainers import TrainSettings
+from deltaspace.trainers import threads as threads_module
+from deltaspace.trainers.threads import ThreadGovernor, _Sample
+from search_support import make_sst2, make_tiny_model
+
+SETTINGS = TrainSettings(max_steps=6, batch_size=8, eval_batch_size=16, max_length=32, eval_every=3,
+                         progress=False, latency_batches=1, lr=1e-2)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("speed")
+    return make_tiny_model(root / "model"), make_sst2(root / "data")
+
+
+def test_phases_account_for_the_trial_wall_time(saved) -> None:
+    from deltaspace.trainers.trial import run_trial
+
+    model, data = saved
+    result = run_trial(str(model), "lora", "sst2", data, SETTINGS)
+    assert result.status == "complete"
+    phases = dict(result.phase_seconds)
+    wall = phases.pop("wall")
+    assert {"load", "build", "train", "evaluate", "report", "latency", "record"} <= phases.keys()
+    assert phases["train"] == pytest.approx(result.train_seconds, abs=1e-5) and phases["evaluate"] > 0
+    assert abs(sum(phases.values()) - wall) <= 0.02 * wall, (sum(phases.values()), wall)
+
+
+def test_reused_weights_give_bit_identical_results(saved, tmp_path, monkeypatch) -> None:
+    """The second trial builds its model from weights kept in memory, not from disk, and its
+    scores, curve and trained weights equal a run that loaded from disk; so does a trial of
+    another seed (the kept state holds the checkpoint only, never a head initialised under the
+    seed of the trial that filled it)."""
+    from safetensors.torch import load_file
+    from transformers import BertForSequenceClassification
+
+    from deltaspace.methods import weights_cache
+    from deltaspace.trainers.trial import run_trial
+
+    model, data = saved
+
+    def trial(seed: int, name: str):
+        out = tmp_path / f"{name}.safetensors"
+        return run_trial(str(model), "lora", "sst2", data, SETTINGS, seed=seed, weights_path=out), load_file(out)
+
+    weights_cache.forget()
+    from_disk, disk_weights = trial(3, "disk3")
+    paths: list[object] = []
+    original = BertForSequenceClassification.from_pretrained.__func__
+
+    def spy(cls, path, *args, **kwargs):
+        paths.append(path)
+        return original(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(BertForSequenceClassification, "from_pretrained", classmethod(spy))
+    from_memory, memory_weights = trial(3, "memory3")
+    memory4, memory4_weights = trial(4, "memory4")
+    assert paths == [None, None]  # built from the kept state dict: no disk read
+    monkeypatch.undo()
+    weights_cache.forget()
+    disk4, disk4_weights = trial(4, "disk4")
+
+    assert from_memory.score == from_disk.score and from_memory.metrics == from_disk.metrics
+    assert [p.score for p in from_memory.eval_curve] == [p.score for p in from_disk.eval_curve]
+    assert [p.score for p in memory4.eval_curve] == [p.score for p in disk4.eval_curve]
+    for ours, theirs in ((memory_weights, disk_weights), (memory4_weights, disk4_weights)):
+        assert ours.keys() == theirs.keys() and all(ours[k].equal(theirs[k]) for k in ours)
+    assert not memory4_weights["classifier.weight"].equal(memory_weights["classifier.weight"])
+
+
+def test_full_fine_tuning_does_not_change_the_kept_weights(saved) -> None:
+    import torch
+
+    from deltaspace.methods import load_backbone, weights_cache
+    from deltaspace.space import HeadSpec
+
+    model, _ = saved
+    weights_cache.forget()
+    first, _ = load_backbone(str(model), HeadSpec(), reuse_weights=True)
+    with torch.no_grad():
+        for p in first.parameters():
+            p.add_(1.0)  # what training every weight would do
+    second, _ = load_backbone(str(model), HeadSpec(), reuse_weights=True)
+    fresh, _ = load_backbone(str(model), HeadSpec())
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(dict(second.named_parameters())[name], dict(fresh.named_parameters())[name])
+
+
+def samples(*points: tuple[int, int, float, float]):
+    """A fake /proc/stat reader: (total jiffies, idle jiffies, own CPU s, wall s) in turn."""
+    queue = [_Sample(*p) for p in points]
+    return lambda: queue.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("busy_jiffies", "own_seconds", "expected_others", "expected_threads"),
+    [
+        (0, 0.0, 0.0, 2),  # quiet machine: both cores
+        (100, 0.0, 1.0, 1),  # another process keeps one core busy: one thread
+        (200, 1.0, 1.0, 1),  # both busy, half of it ours
+        (200, 2.0, 0.0, 2),  # both busy, all of it ours
+        (170, 0.0, 1.7, 1),  # nearly everything taken: still one thread
+        (60, 0.0, 0.6, 1),  # 1.4 cores free: one thread (a core counts as free from 60%)
+        (30, 0.0, 0.3, 2),
+    ],
+)
+def test_governor_counts_the_cores_others_use(monkeypatch, busy_jiffies, own_seconds, expected_others,
+                                              expected_threads) -> None:  # fmt: skip
+    # 2 cores, 1 s of wall: 200 jiffies at 100 Hz in all
+    monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads_module, "_sample",
+                        samples((0, 0, 0.0, 0.0), (200, 200 - busy_jiffies, own_seconds, 1.0)))  # fmt: skip
+    governor = ThreadGovernor(cap=2)
+    others = governor.others_busy()
+    assert others == pytest.approx(expected_others)
+    assert governor.threads_for(others) == expected_threads
+
+
+def test_governor_respects_cap_and_pinning(monkeypatch) -> None:
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 8)
+    assert ThreadGovernor(cap=3).threads_for(0.0) == 3  # never above the worker's share
+    assert ThreadGovernor(cap=3).threads_for(6.5) == 1
+    assert ThreadGovernor(cap=3, adaptive=False).threads_for(6.5) == 3  # pinned
+    assert ThreadGovernor(cap=None).threads_for(None) == 8  # cannot tell: the cap
+
+
+def test_governor_rechecks_only_after_its_interval(monkeypatch) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads_module, "_sample", samples((0, 0, 0.0, 0.0), (200, 100, 0.0, 1.0)))
+    governor = ThreadGovernor(cap=2, recheck_seconds=5.0)
+    try:
+        monkeypatch.setattr(threads_module.time, "monotonic", lambda: 1.0)
+        assert governor.maybe_recheck() is None  # 1 s after the last sample: too soon
+        monkeypatch.setattr(threads_module.time, "monotonic", lambda: 6.0)
+        assert governor.maybe_recheck() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_openmp_waits_passively_unless_the_user_chose(monkeypatch) -> None:
+    from deltaspace.search.executors.local import WorkerSlot, worker_env
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert worker_env(WorkerSlot(0, 1, None), {})["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert worker_env(WorkerSlot(0, 1, None), {"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+    from deltaspace import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
