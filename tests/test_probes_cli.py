@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_support import study_dict
 
 from deltaspace import cli
-from search_support import study_dict
 
 MODEL = ["--model", "minilm"]
 

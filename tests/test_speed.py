@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from search_support import make_sst2, make_tiny_model
 
 from deltaspace.trainers import TrainSettings
 from deltaspace.trainers import threads as threads_module
 from deltaspace.trainers.threads import ThreadGovernor, _Sample
-from search_support import make_sst2, make_tiny_model
 
 SETTINGS = TrainSettings(max_steps=6, batch_size=8, eval_batch_size=16, max_length=32, eval_every=3,
                          progress=False, latency_batches=1, lr=1e-2)  # fmt: skip
