@@ -163,3 +163,57 @@ def test_openmp_waits_passively_unless_the_user_chose(monkeypatch) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_timing_record_means_and_shares() -> None:
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from deltaspace.search.timing import timing_record
+    from deltaspace.trainers.result import TrialResult
+
+    start = datetime(2026, 1, 1)
+
+    def trial(status: str, phases: dict[str, float], row: float) -> SimpleNamespace:
+        result = TrialResult(status="complete", phase_seconds=phases)
+        return SimpleNamespace(status=status, result=result, started_at=start,
+                               finished_at=start + timedelta(seconds=row))  # fmt: skip
+
+    trials = [
+        trial("complete", {"load": 1.0, "train": 6.0, "evaluate": 2.0, "wall": 9.0}, 10.0),
+        trial("complete", {"load": 3.0, "train": 10.0, "evaluate": 2.0, "wall": 15.0}, 16.0),
+        trial("failed", {"load": 100.0, "wall": 100.0}, 100.0),  # not counted
+    ]
+    record = timing_record(trials)
+    assert record["trials"] == 2 and record["wall_seconds"] == 12.0 and record["row_seconds"] == 13.0
+    assert record["phases"]["load"] == {"seconds": 2.0, "share": 2.0 / 13.0}
+    assert record["outside_share"] == pytest.approx((13.0 - 8.0 - 2.0) / 13.0)
+    assert timing_record([])["trials"] == 0
+
+
+def test_status_timing_shows_the_phases_of_a_real_study(saved, tmp_path, capsys) -> None:
+    import json
+
+    from search_support import study_dict, write_study
+
+    from deltaspace import cli
+
+    model, data = saved
+    body = study_dict("timed", model, data, budget={"n_trials": 2, "max_steps": 4}, training={"lr": 1e-3})
+    study_file = write_study(tmp_path / "study.yaml", body)
+    url = f"sqlite:///{tmp_path / 'ds.db'}"
+
+    def deltaspace(*argv: str) -> str:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(list(argv))
+            raise SystemExit(0)
+        out = capsys.readouterr()
+        assert exit_info.value.code == 0, out.err
+        return out.out
+
+    deltaspace("run", str(study_file), "--storage", url)
+    record = json.loads(deltaspace("status", "timed", "--storage", url, "--timing", "--json"))
+    assert record["trials"] == 2 and {"load", "build", "train", "evaluate"} <= record["phases"].keys()
+    assert record["row_seconds"] >= record["wall_seconds"] > 0 and 0 < record["outside_share"] < 1
+    assert "outside train + evaluate" in deltaspace("status", "timed", "--storage", url, "--timing")

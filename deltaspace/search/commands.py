@@ -119,6 +119,9 @@ def status_command(
     study: Annotated[str | None, typer.Argument(help="A stored study; without it, every study.")] = None,
     storage: StorageOption = DEFAULT_STORAGE,
     json_out: JsonOption = False,
+    timing: Annotated[
+        bool, typer.Option("--timing", help="Where the trials' time went, phase by phase.")
+    ] = False,
 ) -> None:
     """Trials by status and the current Pareto front."""
     with _one_line_errors(storage):
@@ -126,9 +129,17 @@ def status_command(
         from .pareto import status_record
         from .progress import render_status
         from .study_runner import stored_spec
+        from .timing import timing_record
 
         db = Storage(storage, read_only=True)
         names = [study] if study is not None else [s.name for s in db.list_studies()]
+        if timing:
+            timings = {name: timing_record(db.list_trials(name)) for name in names}
+            if json_out:
+                print(json.dumps(timings[study] if study is not None else timings, indent=2))
+            for name, record in ([] if json_out else timings.items()):
+                console.print(_timing_table(name, record))
+            return
         records = [status_record(db, stored_spec(db.get_study(name))) for name in names]
         if json_out:
             print(json.dumps(records[0] if study is not None else records, indent=2, default=str))
@@ -137,6 +148,22 @@ def status_command(
             console.print(render_status(record))
         if not records:
             console.print(f"no studies in {storage}")
+
+
+def _timing_table(name: str, record: dict) -> Table | str:
+    if not record["trials"]:
+        return f"{name}: no complete trial with phase timings"
+    table = Table(title=f"{name}: mean seconds per complete trial ({record['trials']} trials)")
+    for column in ("phase", "seconds", "share"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    for phase, cell in record["phases"].items():
+        table.add_row(phase, f"{cell['seconds']:.3f}", f"{100 * cell['share']:.1f}%")
+    table.add_section()
+    table.add_row("trial (phases)", f"{record['wall_seconds']:.3f}", "")
+    if record["row_seconds"] is not None:
+        table.add_row("trial (start to finish row)", f"{record['row_seconds']:.3f}", "")
+    table.add_row("outside train + evaluate", "", f"{100 * record['outside_share']:.1f}%")
+    return table
 
 
 def studies_command(storage: StorageOption = DEFAULT_STORAGE, json_out: JsonOption = False) -> None:
