@@ -146,9 +146,10 @@ def weight_delta_of(delta: DeltaSpec, m: Any, frozen: Any) -> tuple[torch.Tensor
 
 
 def compose(
-    delta: DeltaSpec, comp: Any, h: torch.Tensor, dh: torch.Tensor, source: torch.Tensor
+    delta: DeltaSpec, comp: Any, h: torch.Tensor, dh: torch.Tensor, source: torch.Tensor, site: Any = None
 ) -> torch.Tensor:
-    """The composition, written out (gate reads what the delta read)."""
+    """The composition, written out (gate reads what the delta read); ``site``: (frozen projection,
+    the form's module) for the weight-level compositions."""
     if delta.composition == "add":
         return h + dh
     if delta.composition == "scaled":
@@ -158,6 +159,12 @@ def compose(
         return h * dh
     if delta.composition == "gated" and delta.gate == "learned":
         return h + torch.sigmoid(source @ comp.gate.weight.T + comp.gate.bias) * dh
+    if delta.composition == "decomposed":  # DoRA: m ⊙ (W + sΔW) x / ‖W + sΔW‖_row + b
+        frozen, form = site
+        s = comp.scale if delta.learn_scale else delta.scale
+        delta_w = form.up.weight @ form.down.weight  # LoRA's ΔW = B A
+        norm = torch.linalg.norm(frozen.weight + s * delta_w, dim=1)
+        return comp.magnitude / norm * (h - frozen.bias + s * dh) + frozen.bias
     raise KeyError(f"no oracle formula for composition {delta.composition!r} ({delta.gate})")
 
 
@@ -203,9 +210,9 @@ def expected_and_got(delta: DeltaSpec, model: Any, x: torch.Tensor) -> tuple[tor
         a = attachment(model)
         h = affine(attn.self.value, x)
         source = x if reads_input else h
-        want = compose(
-            delta, a.composition, h, delta_of(delta, a.delta, source, linear(attn.self.value)), source
-        )
+        frozen = linear(attn.self.value)
+        dh = delta_of(delta, a.delta, source, frozen)
+        want = compose(delta, a.composition, h, dh, source, (frozen, a.delta))
         return want, attn.self.value(x)
     if delta.position == "ffn_output":
         a = attachment(model)

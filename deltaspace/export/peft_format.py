@@ -3,6 +3,7 @@
 peft keeps one tuner per adapter directory. A method converts when every delta is one tuner's:
 
 * LoRA: low-rank, parallel, at a projection, composed by add or scaled (s = lora_alpha / r);
+  composed by DoRA's ``decomposed``, peft's LoRA with ``use_dora`` (the magnitudes copied);
   several low-rank deltas on one projection (GPT-2's fused q/k/v) become one LoRA of the summed
   rank whose B is block-placed and carries each s (lora_alpha = r there);
 * IA3: scaling vectors on a projection's output (key, value, ...) or on the FFN-out input
@@ -74,7 +75,7 @@ def peft_tuner(spec: MethodSpec, config: Any) -> str:
         problems.append("full fine-tuning trains the whole backbone (use --format merged)")
     if "layer_norms" in spec.trainable:
         problems.append("peft adapters do not store trained layer-norm weights")
-    if "biases" in spec.trainable and tuners - {"lora"}:
+    if "biases" in spec.trainable and tuners - {"lora", "dora"}:
         problems.append("only peft's LoRA stores trained biases (bias='all')")
     if len(tuners) > 1:
         problems.append(
@@ -117,6 +118,7 @@ def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
     ranks = lora_ranks(model)  # module -> (r, alpha)
     common_r, common_alpha = max(ranks.values(), key=list(ranks.values()).count)
     return peft.LoraConfig(
+        use_dora=tuner == "dora",
         task_type=task_type,
         r=common_r,
         lora_alpha=common_alpha,

@@ -2,7 +2,8 @@
 
 Name correspondences (deltaspace module → peft parameter):
 
-* ``LowRank.down`` / ``.up`` at a projection → ``lora_A`` / ``lora_B`` of that projection;
+* ``LowRank.down`` / ``.up`` at a projection → ``lora_A`` / ``lora_B`` of that projection; DoRA's
+  ``magnitude`` → ``lora_magnitude_vector``;
 * ``ScalingVector`` on a projection's output → ``ia3_l`` (out, 1); on its input → ``ia3_l`` (1, in);
 * ``ds_heads.prefixes[i].keys/values`` (kv_heads, l, head_dim) per layer → the prefix encoder's
   embedding (l, layers·2·kv_heads·head_dim), laid out as peft's ``get_prompt`` views it:
@@ -34,35 +35,36 @@ def head_modules(model: Any) -> list[str]:
     ]
 
 
-def _low_rank(module: DeltaLinear) -> list[tuple[LowRank, float, tuple[int, int] | None]]:
+def _low_rank(module: DeltaLinear) -> list[tuple[torch.Tensor, torch.Tensor, float, tuple[int, int] | None]]:
+    """(A, B, s, output slice) of every low-rank term on ``module``."""
     out = []
     for attachment in module.outputs:
         if isinstance(attachment.delta, LowRank):
+            low = attachment.delta
             scale = effective_scale(attachment.composition)
-            assert scale is not None, "peft_tuner admits only add/scaled low-rank deltas"
-            out.append((attachment.delta, scale, attachment.out_slice))
+            assert scale is not None, "peft_tuner admits only add/scaled/decomposed low-rank deltas"
+            out.append((low.down.weight.detach(), low.up.weight.detach(), scale, attachment.out_slice))
     return out
 
 
 def lora_pair(module: DeltaLinear) -> tuple[torch.Tensor, torch.Tensor, int, float]:
-    """(A, B, r, lora_alpha) of the LoRA equal to every low-rank delta on ``module``.
+    """(A, B, r, lora_alpha) of the LoRA equal to every low-rank term on ``module``.
 
-    One full-width delta keeps its own A, B and α = s·r. Several, or one on a slice of a fused
+    One full-width term keeps its own A, B and α = s·r. Several, or one on a slice of a fused
     projection, stack their A's, place each s·B in its rows and columns, and use α = r (s = 1).
     """
-    deltas = _low_rank(module)
-    if len(deltas) == 1 and deltas[0][2] is None:
-        low, scale, _ = deltas[0]
-        rank = low.down.weight.shape[0]
-        return low.down.weight.detach(), low.up.weight.detach(), rank, scale * rank
+    terms = _low_rank(module)
+    if len(terms) == 1 and terms[0][3] is None:
+        a, b, scale, _ = terms[0]
+        return a, b, a.shape[0], scale * a.shape[0]
     out_dim = module.weight_out_in().shape[0]
-    a = torch.cat([low.down.weight.detach() for low, _, _ in deltas])
+    a = torch.cat([term[0] for term in terms])
     b = torch.zeros(out_dim, a.shape[0], dtype=a.dtype)
     col = 0
-    for low, scale, out_slice in deltas:
+    for low_a, low_b, scale, out_slice in terms:
         rows = slice(*(out_slice or (0, out_dim)))
-        rank = low.down.weight.shape[0]
-        b[rows, col : col + rank] = scale * low.up.weight.detach()
+        rank = low_a.shape[0]
+        b[rows, col : col + rank] = scale * low_b
         col += rank
     return a, b, a.shape[0], float(a.shape[0])
 
@@ -93,6 +95,21 @@ def write_lora(model: Any, wrapped: Any) -> None:
             layer = _adapted(wrapped, name)
             _copy(layer.lora_A["default"].weight, a, f"{name}.lora_A")
             _copy(layer.lora_B["default"].weight, b, f"{name}.lora_B")
+
+
+def write_dora(model: Any, wrapped: Any) -> None:
+    """LoRA's A and B, and each row's magnitude m (rows without a DoRA delta keep ‖W‖_row)."""
+    write_lora(model, wrapped)
+    for name, module in model.named_modules():
+        if isinstance(module, DeltaLinear) and _low_rank(module):
+            weight = module.weight_out_in().detach()
+            magnitude = torch.linalg.norm(weight, dim=1)
+            for attachment in module.outputs:
+                if hasattr(attachment.composition, "magnitude"):
+                    a, b = attachment.out_slice or (0, weight.shape[0])
+                    magnitude[a:b] = attachment.composition.magnitude.detach()
+            target = _adapted(wrapped, name).lora_magnitude_vector["default"].weight
+            _copy(target, magnitude, f"{name}.lora_magnitude_vector")
 
 
 def write_ia3(model: Any, wrapped: Any) -> None:
@@ -136,6 +153,7 @@ def write_prompt(model: Any, wrapped: Any) -> None:
 
 TENSOR_WRITERS: dict[str, Callable[[Any, Any], None]] = {
     "lora": write_lora,
+    "dora": write_dora,
     "ia3": write_ia3,
     "prefix": write_prefix,
     "prompt": write_prompt,

@@ -4,7 +4,8 @@
 * gated (learned): h + σ(x w_g + b_g)·Δh, UniPELT's gate (Mao et al. 2022); it keeps h whole, so a
   zero-initialised Δh is still an identity (prefix tuning's λ(x) gate is the attention softmax
   itself, realised by the prefix form in ``attention.py``);
-* multiply: h ⊙ Δh, for scaling vectors.
+* multiply: h ⊙ Δh, for scaling vectors;
+* decomposed: DoRA's magnitude and direction of the adapted weight (``decomposed.py``).
 
 ``COMPOSITIONS`` maps each composition declared in ``deltaspace.space.compositions`` to its
 builder (a test checks they agree). Linear compositions also say how they fold into a projection
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from ..space.delta import DeltaSpec
+from .decomposed import build_decomposed
 from .forms import Site
 
 Affine = tuple[torch.Tensor | None, torch.Tensor | None]
@@ -114,6 +116,7 @@ COMPOSITIONS: dict[str, CompositionBuilder] = {
     "scaled": lambda delta, site, form: Scaled(delta.scale, delta.learn_scale),
     "gated": lambda delta, site, form: GATES[delta.gate or "learned"](site.in_dim),
     "multiply": lambda delta, site, form: Multiply(),
+    "decomposed": build_decomposed,
 }
 
 

@@ -3,7 +3,11 @@
 * ``add``: h + Δh;  ``scaled``: h + s·Δh (s fixed, or one learned scalar);
 * ``gated``: by λ(x), either the prefix softmax (prefix attention only) or a learned sigmoid gate
   σ(x w_g + b_g) over the delta's input (UniPELT, Mao et al. 2022);
-* ``multiply``: h ⊙ Δh (scaling vectors, IA3).
+* ``multiply``: h ⊙ Δh (scaling vectors, IA3);
+* ``decomposed``: DoRA's weight decomposition (Liu et al. 2024, eq. 5): the adapted weight keeps
+  its direction and a learned per-row magnitude m, h' = m ⊙ (W + s·ΔW) x / ‖W + s·ΔW‖_row + b;
+  any form with an explicit ΔW at a projection accepts it (``FormInfo.weight_update``); m starts
+  at ‖W‖_row, so it is an identity where ΔW starts at 0, and it adds ``o`` parameters per site.
 
 Each declares the parameters it adds per site (``extra_params(delta, i, o)``), whether it keeps a
 site affine in x (``linear``: then a linear form merges into W), whether it reads ``scale``, and
@@ -79,3 +83,14 @@ register_gate(
     )
 )
 register_gate(GateInfo("learned", "σ(x w_g + b_g)", lambda i: i + 1))
+register_composition(
+    CompositionInfo(
+        "decomposed",
+        "m ⊙ (W + s·ΔW) x / ‖W + s·ΔW‖_row + b",
+        True,
+        True,
+        lambda d, i, o: o + (1 if d.learn_scale else 0),
+        weight_update=True,
+        peft_variant={"lora": "dora"},
+    )
+)

@@ -17,6 +17,7 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | ia3 | scaling vectors on keys, values and the FFN inner activation (Liu et al. 2022) |
 | bitfit | every bias term of the backbone (attention, FFN, layer norms, pooler) plus the task head (Ben Zaken et al. 2022); Llama has no biases, so there it is the head alone |
 | full | every parameter trainable: the full fine-tuning reference |
+| dora | LoRA's r=8, s=2 on W_q, W_v composed by DoRA's weight decomposition (Liu et al. 2024, ICML, eq. 5; §5.1 compares DoRA and LoRA at one rank and target set); adds one magnitude per output row |
 | diff_pruning | l0_diff on W_q, W_k, W_v, W_o, W_1, W_2: hard-concrete gates (β = 2/3, stretch (-0.1, 1.1), Louizos et al. 2018), L0 weight λ = 1.25e-7 and a 0.5% target (Guo et al. 2021); trains 2·|W| (w and log α), stores the top 0.5% of z ⊙ w |
 | pafi | magnitude_mask on the same six matrices: their 0.5% smallest-magnitude entries train (Liao et al. 2023); 0.5% matches diff pruning's target and, on MiniLM, is close to LoRA r=8's parameters |
 | lt_sft | lottery_mask on the same six matrices, 0.5% per matrix, chosen by a short full fine-tuning (Ansell et al. 2022; ``methods.sparse.select_lottery_mask``) |
@@ -266,4 +267,20 @@ def _intrinsic_said() -> MethodSpec:
         name="intrinsic_said",
         deltas=_every_weight("intrinsic", size=1000, projection="fastfood", structured=True),
         description="Structure-aware intrinsic tuning (SAID): d=1000 with one learned scale per matrix",
+    )
+
+
+def _lora_like(name: str, **fields: object) -> tuple[DeltaSpec, ...]:
+    return tuple(
+        DeltaSpec(form="low_rank", position=p, size=8, **fields)  # type: ignore[arg-type]
+        for p in ("query", "value")
+    )
+
+
+@register_preset("dora")
+def _dora() -> MethodSpec:
+    return MethodSpec(
+        name="dora",
+        deltas=_lora_like("dora", composition="decomposed", scale=2.0),
+        description="DoRA: LoRA r=8, s=2 on W_q, W_v with a learned magnitude per output row (Liu et al. 2024)",
     )
