@@ -133,6 +133,8 @@ def test_governor_respects_cap_and_pinning(monkeypatch) -> None:
     assert ThreadGovernor(cap=3).threads_for(6.5) == 1
     assert ThreadGovernor(cap=3, adaptive=False).threads_for(6.5) == 3  # pinned
     assert ThreadGovernor(cap=None).threads_for(None) == 8  # cannot tell: the cap
+    monkeypatch.setenv("DELTASPACE_ADAPTIVE_THREADS", "0")
+    assert ThreadGovernor(cap=3).threads_for(6.5) == 3  # pinned for the whole worker
 
 
 def test_governor_rechecks_only_after_its_interval(monkeypatch) -> None:

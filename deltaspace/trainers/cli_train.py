@@ -32,6 +32,7 @@ def train_command(
     max_length: int | None = None,
     eval_every: int | None = None,
     threads: int | None = None,
+    adaptive_threads: bool = True,
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
     progress: bool = True,
@@ -47,6 +48,7 @@ def train_command(
         "max_length": max_length,
         "eval_every": eval_every,
         "threads": threads,
+        "adaptive_threads": adaptive_threads,
         "max_train_examples": max_train_examples,
         "max_eval_examples": max_eval_examples,
     }

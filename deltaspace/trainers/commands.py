@@ -23,7 +23,16 @@ def train(
     eval_every: Annotated[
         int | None, typer.Option(help="Evaluate every N steps (default: at the end).")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Most CPU threads (default: every usable core).")
+    ] = None,
+    adaptive_threads: Annotated[
+        bool,
+        typer.Option(
+            "--adaptive-threads/--fixed-threads",
+            help="Use fewer threads while other processes keep cores busy, or always --threads.",
+        ),
+    ] = True,
     max_train_examples: Annotated[
         int | None, typer.Option(help="Use only the first N training rows.")
     ] = None,
@@ -38,6 +47,7 @@ def train(
     code = train_command(
         method, model, task, data_dir, max_steps, lr, seed, json_out,
         batch_size=batch_size, max_length=max_length, eval_every=eval_every, threads=threads,
+        adaptive_threads=adaptive_threads,
         max_train_examples=max_train_examples, max_eval_examples=max_eval_examples, progress=progress,
     )  # fmt: skip
     raise typer.Exit(code)

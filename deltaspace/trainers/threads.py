@@ -10,7 +10,8 @@ runs 3–10× slower than on a quiet machine, slower than one thread would. Two 
   processes keep busy are measured (``/proc/stat`` minus this process's own CPU time) and torch
   gets the free ones, never more than the worker's cap (``--threads`` or ``settings.threads``).
 
-``settings.adaptive_threads: false`` pins the cap; ``OMP_WAIT_POLICY=ACTIVE`` in the environment
+``settings.adaptive_threads: false`` (``deltaspace train --fixed-threads``) or
+``DELTASPACE_ADAPTIVE_THREADS=0`` in a worker's environment pins the cap; ``OMP_WAIT_POLICY=ACTIVE`` in the environment
 restores spinning. Where ``/proc/stat`` does not exist the cap is used as it is.
 """
 
@@ -21,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 WAIT_POLICY = "OMP_WAIT_POLICY"
+ADAPTIVE_VARIABLE = "DELTASPACE_ADAPTIVE_THREADS"  # "0": every trial of this process pins its cap
 
 
 def passive_openmp(environ: dict[str, str] | None = None) -> None:
@@ -61,7 +63,7 @@ class ThreadGovernor:
 
     def __init__(self, cap: int | None = None, adaptive: bool = True, recheck_seconds: float = 5.0) -> None:
         self.cap = max(1, min(cap or usable_cores(), usable_cores()))
-        self.adaptive = adaptive
+        self.adaptive = adaptive and os.environ.get(ADAPTIVE_VARIABLE, "1") != "0"
         self.recheck_seconds = recheck_seconds
         self._last = _sample()
         self.history: list[int] = []
@@ -96,7 +98,11 @@ class ThreadGovernor:
 
     def maybe_recheck(self) -> int | None:
         """Between steps: re-measure when ``recheck_seconds`` have passed; the new count or None."""
-        if not self.adaptive or self._last is None or time.monotonic() - self._last.wall < self.recheck_seconds:
+        if (
+            not self.adaptive
+            or self._last is None
+            or time.monotonic() - self._last.wall < self.recheck_seconds
+        ):
             return None
         return self._apply(self.threads_for(self.others_busy()))
 
