@@ -110,6 +110,7 @@ def test_prefix_on_a_causal_decoder_keeps_causality() -> None:
 MERGEABLE = {
     "lora": preset("lora"),
     "dora": preset("dora"),
+    "pissa": preset("pissa"),
     "ia3": preset("ia3"),
     "vectors_and_ranks": method_from_mapping(
         {

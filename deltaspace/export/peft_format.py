@@ -4,6 +4,8 @@ peft keeps one tuner per adapter directory. A method converts when every delta i
 
 * LoRA: low-rank, parallel, at a projection, composed by add or scaled (s = lora_alpha / r);
   composed by DoRA's ``decomposed``, peft's LoRA with ``use_dora`` (the magnitudes copied);
+  LoRA initialised by PiSSA or OLoRA becomes a plain LoRA of twice the rank against the original W,
+  s·(B A - B₀ A₀), as peft itself converts it;
   several low-rank deltas on one projection (GPT-2's fused q/k/v) become one LoRA of the summed
   rank whose B is block-placed and carries each s (lora_alpha = r there);
 * IA3: scaling vectors on a projection's output (key, value, ...) or on the FFN-out input

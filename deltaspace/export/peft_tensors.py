@@ -36,7 +36,8 @@ def head_modules(model: Any) -> list[str]:
 
 
 def _low_rank(module: DeltaLinear) -> list[tuple[torch.Tensor, torch.Tensor, float, tuple[int, int] | None]]:
-    """(A, B, s, output slice) of every low-rank term on ``module``."""
+    """(A, B, s, output slice) of every low-rank term on ``module``, against the original W: a
+    LoRA initialised from W (PiSSA, OLoRA) adds its initial factors with the sign flipped."""
     out = []
     for attachment in module.outputs:
         if isinstance(attachment.delta, LowRank):
@@ -44,6 +45,9 @@ def _low_rank(module: DeltaLinear) -> list[tuple[torch.Tensor, torch.Tensor, flo
             scale = effective_scale(attachment.composition)
             assert scale is not None, "peft_tuner admits only add/scaled/decomposed low-rank deltas"
             out.append((low.down.weight.detach(), low.up.weight.detach(), scale, attachment.out_slice))
+            if low.initial is not None:
+                a0, b0 = low.initial
+                out.append((a0, -b0, scale, attachment.out_slice))
     return out
 
 

@@ -17,6 +17,9 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | ia3 | scaling vectors on keys, values and the FFN inner activation (Liu et al. 2022) |
 | bitfit | every bias term of the backbone (attention, FFN, layer norms, pooler) plus the task head (Ben Zaken et al. 2022); Llama has no biases, so there it is the head alone |
 | full | every parameter trainable: the full fine-tuning reference |
+| rslora | LoRA's r=8, α=16 on W_q, W_v with rank-stabilised scaling s = α/√r = 16/√8 (Kalajdzievski 2023, eq. 4) |
+| pissa | LoRA r=8 on W_q, W_v initialised from W's top-8 singular triplets, W keeping the residual; s = 1 (α = r, as Meng et al. 2024 run PiSSA) |
+| olora | LoRA r=8, s=2 on W_q, W_v initialised from W's QR factors, W keeping the residual (Büyükakyüz 2024); the lora preset's r, s and targets, so the pair isolates the initialisation |
 | dora | LoRA's r=8, s=2 on W_q, W_v composed by DoRA's weight decomposition (Liu et al. 2024, ICML, eq. 5; §5.1 compares DoRA and LoRA at one rank and target set); adds one magnitude per output row |
 | diff_pruning | l0_diff on W_q, W_k, W_v, W_o, W_1, W_2: hard-concrete gates (β = 2/3, stretch (-0.1, 1.1), Louizos et al. 2018), L0 weight λ = 1.25e-7 and a 0.5% target (Guo et al. 2021); trains 2·|W| (w and log α), stores the top 0.5% of z ⊙ w |
 | pafi | magnitude_mask on the same six matrices: their 0.5% smallest-magnitude entries train (Liao et al. 2023); 0.5% matches diff pruning's target and, on MiniLM, is close to LoRA r=8's parameters |
@@ -270,7 +273,7 @@ def _intrinsic_said() -> MethodSpec:
     )
 
 
-def _lora_like(name: str, **fields: object) -> tuple[DeltaSpec, ...]:
+def _lora_like(**fields: object) -> tuple[DeltaSpec, ...]:
     return tuple(
         DeltaSpec(form="low_rank", position=p, size=8, **fields)  # type: ignore[arg-type]
         for p in ("query", "value")
@@ -281,6 +284,33 @@ def _lora_like(name: str, **fields: object) -> tuple[DeltaSpec, ...]:
 def _dora() -> MethodSpec:
     return MethodSpec(
         name="dora",
-        deltas=_lora_like("dora", composition="decomposed", scale=2.0),
+        deltas=_lora_like(composition="decomposed", scale=2.0),
         description="DoRA: LoRA r=8, s=2 on W_q, W_v with a learned magnitude per output row (Liu et al. 2024)",
+    )
+
+
+@register_preset("rslora")
+def _rslora() -> MethodSpec:
+    return MethodSpec(
+        name="rslora",
+        deltas=_lora_like(scale=16 / 8**0.5),
+        description="rsLoRA: LoRA r=8, α=16 on W_q, W_v scaled by α/√r (Kalajdzievski 2023)",
+    )
+
+
+@register_preset("pissa")
+def _pissa() -> MethodSpec:
+    return MethodSpec(
+        name="pissa",
+        deltas=_lora_like(init="pissa", composition="add"),
+        description="PiSSA: LoRA r=8 on W_q, W_v from W's principal singular triplets (Meng et al. 2024)",
+    )
+
+
+@register_preset("olora")
+def _olora() -> MethodSpec:
+    return MethodSpec(
+        name="olora",
+        deltas=_lora_like(init="olora", scale=2.0),
+        description="OLoRA: LoRA r=8, s=2 on W_q, W_v from W's QR factors (Büyükakyüz 2024)",
     )

@@ -1,0 +1,93 @@
+"""deltaspace's built model equals peft's own implementation on the same weights, to 1e-5.
+
+For each preset with a peft twin, one tiny backbone is copied: deltaspace builds the preset into
+one copy, peft its own config into the other. Data-driven initialisations (PiSSA, OLoRA) must
+produce peft's factors and residual W; then every trained tensor is moved off its init in
+deltaspace, copied into peft, and the two models must agree.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from deltaspace.methods import apply_method, family_for
+from deltaspace.methods.forms import LowRank
+from deltaspace.methods.sites import DeltaLinear
+from deltaspace.space import preset
+from deltaspace.testing.tiny_models import tiny_batch
+from deltaspace.testing.weight_level import tiny_model
+
+TWINS: dict[str, dict[str, Any]] = {
+    "lora": {"r": 8, "lora_alpha": 16},
+    "rslora": {"r": 8, "lora_alpha": 16, "use_rslora": True},
+    "dora": {"r": 8, "lora_alpha": 16, "use_dora": True},
+    "pissa": {"r": 8, "lora_alpha": 8, "init_lora_weights": "pissa"},
+    "olora": {"r": 8, "lora_alpha": 16, "init_lora_weights": "olora"},
+}
+FAMILIES = ("bert", "llama", "bart")  # nn.Linear projections (peft's OLoRA ignores GPT-2's Conv1D layout)
+
+
+def twins(family: str, name: str) -> tuple[Any, Any]:
+    ours = tiny_model(family)
+    theirs = copy.deepcopy(ours)
+    apply_method(ours, preset(name))
+    weights = family_for(ours.config).weights
+    targets = [weights["query"], weights["value"]]
+    config = LoraConfig(task_type="SEQ_CLS", target_modules=targets, lora_dropout=0.0, **TWINS[name])
+    return ours.eval(), get_peft_model(theirs, config).eval()
+
+
+def low_rank_sites(ours: Any, theirs: Any) -> list[tuple[Any, Any, Any]]:
+    """(deltaspace DeltaLinear, its attachment, the peft LoRA layer at the same path)."""
+    out = []
+    for name, module in ours.named_modules():
+        if isinstance(module, DeltaLinear):
+            for attachment in module.outputs:
+                if isinstance(attachment.delta, LowRank):
+                    out.append((module, attachment, theirs.base_model.model.get_submodule(name)))
+    assert out
+    return out
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("name", list(TWINS))
+def test_built_model_equals_peft_on_the_same_weights(family: str, name: str) -> None:
+    ours, theirs = twins(family, name)
+    sites = low_rank_sites(ours, theirs)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for module, attachment, layer in sites:
+            low = attachment.delta
+            # the initialisation: peft's factors and its residual W (PiSSA, OLoRA), its magnitude (DoRA)
+            if preset(name).deltas[0].init != "zero":
+                torch.testing.assert_close(low.down.weight, layer.lora_A["default"].weight, atol=1e-5, rtol=0)
+                torch.testing.assert_close(low.up.weight, layer.lora_B["default"].weight, atol=1e-5, rtol=0)
+                torch.testing.assert_close(module.base.weight, layer.base_layer.weight, atol=1e-5, rtol=0)
+            if name == "dora":
+                magnitude = layer.lora_magnitude_vector["default"].weight
+                torch.testing.assert_close(attachment.composition.magnitude, magnitude, atol=1e-5, rtol=0)
+            for mine, peft_tensor in [
+                (low.down.weight, layer.lora_A["default"].weight),
+                (low.up.weight, layer.lora_B["default"].weight),
+            ] + (
+                [(attachment.composition.magnitude, layer.lora_magnitude_vector["default"].weight)]
+                if name == "dora"
+                else []
+            ):
+                mine.add_(0.3 * torch.randn(mine.shape, generator=generator))
+                peft_tensor.copy_(mine)
+        mine_params = dict(ours.named_parameters())
+        for n, p in theirs.named_parameters():  # the head: peft's trained copy of it
+            if "modules_to_save.default." in n:
+                p.copy_(
+                    mine_params[n.replace("base_model.model.", "").replace("modules_to_save.default.", "")]
+                )
+        batch = tiny_batch(family)
+        mine_out, peft_out = ours(**batch).logits, theirs(**batch).logits
+    assert not torch.allclose(mine_out, tiny_model(family)(**batch).logits, atol=1e-4)  # the deltas act
+    torch.testing.assert_close(mine_out, peft_out, atol=1e-5, rtol=0)
