@@ -29,7 +29,13 @@ TWINS: dict[str, dict[str, Any]] = {
     "pissa": {"r": 8, "lora_alpha": 8, "init_lora_weights": "pissa"},
     "olora": {"r": 8, "lora_alpha": 16, "init_lora_weights": "olora"},
 }
-FAMILIES = ("bert", "llama", "bart")  # nn.Linear projections (peft's OLoRA ignores GPT-2's Conv1D layout)
+FAMILIES = (
+    "bert",
+    "llama",
+    "qwen2",
+    "mistral",
+    "bart",
+)  # nn.Linear projections (peft's OLoRA ignores GPT-2's Conv1D layout)
 
 
 def twins(family: str, name: str) -> tuple[Any, Any]:

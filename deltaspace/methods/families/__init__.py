@@ -10,6 +10,8 @@ from .base import FamilyTable, StackTable, WeightSite
 from .bert import BERT
 from .gpt2 import GPT2
 from .llama import LLAMA
+from .mistral import MISTRAL
+from .qwen2 import QWEN2
 
 FAMILIES: dict[str, FamilyTable] = {}
 
@@ -24,7 +26,7 @@ def register_family(table: FamilyTable) -> FamilyTable:
     return table
 
 
-for _table in (BERT, GPT2, BART, LLAMA):
+for _table in (BERT, GPT2, BART, LLAMA, QWEN2, MISTRAL):
     register_family(_table)
 
 
