@@ -1,0 +1,24 @@
+"""stats: the numbers every front and every comparison is made of, with no deltaspace imports.
+
+``front.py`` (which points no other point dominates, over any objectives and directions),
+``intervals.py`` (a seed mean with its Student-t interval; a paired comparison over shared seeds
+and its verdict) and ``edf.py`` (empirical distribution functions). Callers turn their records
+into numbers; this package never sees a trial.
+"""
+
+from __future__ import annotations
+
+from .edf import empirical_cdf
+from .front import Direction, dominates, non_dominated
+from .intervals import Comparison, Interval, paired_comparison, seed_interval
+
+__all__ = [
+    "Comparison",
+    "Direction",
+    "Interval",
+    "dominates",
+    "empirical_cdf",
+    "non_dominated",
+    "paired_comparison",
+    "seed_interval",
+]
