@@ -265,12 +265,14 @@ def _median_of(trials: list[Any], attr: str) -> float:
 
 def figures(storage: Any, task: str) -> list[str]:
     from deltaspace.dashboards.pareto import pareto_figure, pareto_record
+    from deltaspace.dashboards.records import study_trials
 
-    trials = storage.list_trials(f"unified-{task}", status="complete")
-    if not trials:
+    if not storage.list_trials(f"unified-{task}", status="complete"):
         return []
-    fig = pareto_figure(pareto_record(trials), title=f"{task}: delta parameters vs validation score, every trial")
-    return ["Every stored trial on this task (each seed a point; the dashboard's figure):", "",
+    record = pareto_record([study_trials(storage, f"unified-{task}")])
+    fig = pareto_figure(record, title=f"{task}: delta parameters vs validation score, every design")
+    return ["Every stored design on this task (a method at one learning rate: its seed mean, with the 95% "
+            "interval on the front; the dashboard's figure):", "",
             *_save(fig, f"pareto-{task}", f"Pareto front on {task}")]
 
 
@@ -309,21 +311,24 @@ def free_space_section(storage: Any, url: str | None, study: str | None, task: s
         return ["## 3. Free-space study", "", "Not run in this revision "
                 "(`deltaspace run examples/unified-view/free-space.yaml`, then re-run this script with "
                 "`--free-storage URL --free-study NAME`).", ""]
-    from deltaspace.export.select import non_dominated, scored
+    from deltaspace.search.pareto import designs, pareto_front, study_objectives
     from deltaspace.space import preset_names
+    from deltaspace.stats import non_dominated
     from deltaspace.storage import Storage
 
-    searched = scored(Storage(url).list_trials(study, status="complete"))
+    free_db = Storage(url, read_only=True)
+    searched = free_db.list_trials(study, status="complete")
+    objectives = study_objectives(free_db.get_study(study).spec_yaml)
     by_method = collect(storage, f"unified-{task}")
     lines = [f"## 3. The free space on {task}: study `{study}`", "",
              f"All four dimensions open (`examples/unified-view/free-space.yaml`): a bottleneck or low-rank "
              f"delta at any of its positions, sequential or parallel, composed by addition, scaling or a gate, "
              f"r from 4 to 256; optionally a prefix or multi-head adapter at the heads, and a bias or scaling "
-             f"vector. TPE on (score, delta parameters), {len(searched)} complete trials on seed 0, same "
+             f"vector. TPE on ({', '.join(objectives)}), {len(designs(searched, objectives))} complete trials on seed 0, same "
              "training settings as the presets.", "",
              "**The search's front (seed 0):**", "", "| trial | method | delta params | score ×100 |",
              "|---:|---|---:|---:|"]
-    front = [searched[i] for i in non_dominated([(t.delta_params, t.score) for t in searched])]
+    front = [d.trial for d in pareto_front(searched, objectives)]  # the study's front, as `deltaspace status`
     for t in sorted(front, key=lambda t: t.delta_params):
         lines.append(f"| {t.number} | {describe(t.method)} | {t.delta_params:,} | {100 * t.score:.1f} |")
     lines.append("")
@@ -359,7 +364,7 @@ def free_space_section(storage: Any, url: str | None, study: str | None, task: s
                      f"{trials[0].percent:.3f} | {_fmt(_scores(trials))} ({len(trials)}) | {', '.join(beaten) or '–'} | "
                      f"{', '.join(beaten_tuned) or '–'} |")
     means = {n: means[n] for n in [*presets, *frees]}
-    overall = non_dominated(list(means.values()))
+    overall = non_dominated(list(means.values()), ("minimize", "maximize"))
     names = list(means)
     on_front = [names[i] for i in overall]
     lines += ["", f"{dominating} of {len(frees)} re-evaluated combinations dominate at least one preset on the "
@@ -384,7 +389,7 @@ def _beaten(name: str, rivals: list[str], means: dict[str, tuple[int, float]], t
 def _means_figure(presets: dict[str, list[Any]], frees: dict[str, list[Any]], task: str) -> Any:
     import plotly.graph_objects as go
 
-    from deltaspace.export.select import non_dominated
+    from deltaspace.stats import non_dominated
 
     fig = go.Figure()
     groups = (("published preset", presets, "#1f77b4"), ("free combination", frees, "#d62728"))
@@ -396,7 +401,8 @@ def _means_figure(presets: dict[str, list[Any]], frees: dict[str, list[Any]], ta
             x=[max(r[1], 1) for r in rows], y=[r[2] for r in rows], error_y={"type": "data", "array": [r[3] for r in rows]},
             mode="markers+text", name=label, text=[r[0] for r in rows], textposition="top center",
             marker={"color": color, "size": 10}, textfont={"size": 9}))
-    front = sorted((everything[i] for i in non_dominated([(r[1], r[2]) for r in everything])), key=lambda r: r[1])
+    front = sorted((everything[i] for i in non_dominated([(r[1], r[2]) for r in everything], ("minimize", "maximize"))),
+                   key=lambda r: r[1])
     fig.add_trace(go.Scatter(x=[max(r[1], 1) for r in front], y=[r[2] for r in front], mode="lines",
                              line={"shape": "hv", "color": "gray", "dash": "dot"}, name="front of means"))
     fig.update_layout(title=f"{task}: mean score over seeds (± std) vs delta parameters", template="plotly_white",
@@ -425,7 +431,7 @@ def _step_time() -> list[str]:
     data = _load("step_time.json")
     if not data:
         return []
-    lines = [f"### Training step (`python bench/step_time.py`)", "",
+    lines = ["### Training step (`python bench/step_time.py`)", "",
              f"One optimiser step of MiniLM (forward, backward, AdamW), batch {data['batch']}, length "
              f"{data['length']} (padded), {data['threads']} threads; median over steps interleaved round-robin so "
              f"that machine noise hits every method alike.{_load_note(data)} Reference (peft, measured here "

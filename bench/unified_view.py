@@ -75,12 +75,12 @@ def method_sets(which: list[str]) -> list[MethodSpec]:
 
 def free_front(url: str, study: str) -> list[MethodSpec]:
     """The methods on the Pareto front of a stored free-space study, named ``free_t<trial number>``."""
-    from deltaspace.export.select import non_dominated, scored
+    from deltaspace.search.pareto import pareto_front, study_objectives
     from deltaspace.storage import Storage
 
-    trials = scored(Storage(url).list_trials(study, status="complete"))
-    front = non_dominated([(t.delta_params, t.score) for t in trials])
-    return [MethodSpec(name=f"free_t{trials[i].number}", **json.loads(trials[i].method_json)) for i in front]
+    storage = Storage(url, read_only=True)
+    front = pareto_front(storage.list_trials(study), study_objectives(storage.get_study(study).spec_yaml))
+    return [MethodSpec(name=f"free_t{d.number}", **json.loads(d.trial.method_json)) for d in front]
 
 
 def settings_for(spec: MethodSpec, steps: int, threads: int, lr: float | None = None):

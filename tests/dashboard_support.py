@@ -39,6 +39,9 @@ class Planned:
     score: float | None = None
     values: dict[str, Any] = field(default_factory=dict)
     seconds: float = 1.0
+    latency: float = 1.0
+    seed_scores: dict[int, float] = field(default_factory=dict)  # a study with several seeds
+    seed: int = 0
 
 
 def planned_trials() -> list[Planned]:
@@ -69,24 +72,43 @@ def result(p: Planned) -> TrialResult:
     return TrialResult(
         status=p.status,  # type: ignore[arg-type]
         failure_reason="loss is NaN" if p.status == "failed" else None,
-        task="sst2", method_name=p.method.name, seed=0, score=p.score, primary_metric="accuracy",
-        metrics={} if p.score is None else {"accuracy": p.score},
-        eval_curve=[] if p.score is None else [EvalPoint(step=10, score=p.score, seconds=p.seconds)],
+        task="sst2", method_name=p.method.name, seed=p.seed, score=p.score, primary_metric="accuracy",
+        metrics=metrics(p),
+        eval_curve=[] if p.score is None else [EvalPoint(step=5, score=p.score - 0.05, seconds=p.seconds / 2),
+                                               EvalPoint(step=10, score=p.score, seconds=p.seconds)],
         delta_params=p.params, head_params=10, trainable_params=p.params + 10, stored_params=p.params + 10,
         backbone_params=BACKBONE, percent=100 * p.params / BACKBONE, steps=10, train_seconds=p.seconds,
-        latency_ms_batch1=1.0, peak_memory_mb=100.0,
+        latency_ms_batch1=p.latency, peak_memory_mb=100.0, phase_seconds={"train": p.seconds, "evaluate": 0.5},
     )  # fmt: skip
 
 
+def metrics(p: Planned) -> dict[str, float]:
+    """The accuracy, and each seed's score when the trial trained several (as combine_seeds)."""
+    if p.score is None:
+        return {}
+    out = {"accuracy": p.score}
+    if p.seed_scores:
+        out.update({f"score_seed{s}": v for s, v in p.seed_scores.items()})
+        values = list(p.seed_scores.values())
+        mean = sum(values) / len(values)
+        out["score_std"] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return out
+
+
 def fill_study(
-    storage: Storage, name: str, trials: list[Planned] | None = None, status: str = "complete"
+    storage: Storage,
+    name: str,
+    trials: list[Planned] | None = None,
+    status: str = "complete",
+    spec_yaml: str | None = None,
 ) -> None:
     """Store study ``name`` with ``trials`` (default: `planned_trials`) numbered 0, 1, ..."""
-    storage.create_study(name, STUDY_YAML.format(name="stored"), status=status)
+    storage.create_study(name, spec_yaml or STUDY_YAML.format(name="stored"), status=status)
     for number, p in enumerate(trials if trials is not None else planned_trials()):
         record = dict(
             method_name=p.method.name, method_json=p.method.canonical_json(), method_hash=p.method.method_hash(),
-            params=p.values, training={"lr": p.values.get("lr", 1e-3), "max_steps": 10}, seed=0,
+            params=p.values, training={"lr": p.values.get("lr", 1e-3), "max_steps": 10, "seed": p.seed},
+            seed=p.seed,
         )  # fmt: skip
         if p.status == "infeasible":
             storage.record_infeasible(name, number, **record, delta_params=p.params,
@@ -94,6 +116,37 @@ def fill_study(
             continue
         storage.start_trial(name, number, **record, worker_host="test", worker_pid=os.getpid())
         storage.finish_trial(name, number, result(p))
+
+
+THREE_OBJECTIVES_YAML = (
+    "name: {name}\nmodel: minilm\ntask: sst2\nobjectives: [score, delta_params, latency_ms]\n"
+    "budget: {{max_steps: 10, n_trials: 12, max_delta_params: 40000}}\nmethods: [lora, ia3]\n"
+)
+
+
+def three_objective_trials() -> list[Planned]:
+    """A study on (score, delta_params, latency_ms) whose front is not the two-objective one:
+    houlsby is beaten on score and parameters by free but is the fastest design, so it is on the
+    three-objective front only. Lora and prefix ran three seeds in one trial (``score_seed<N>``
+    metrics), mam three seeds as three trials; both kinds are one design with an interval."""
+
+    def lr(p: float) -> dict[str, Any]:
+        return {"lr": p}
+
+    return [
+        Planned(preset("lora"), params=1_000, score=0.80, latency=2.0, values=lr(1e-3),
+                seed_scores={0: 0.78, 1: 0.80, 2: 0.82}),
+        Planned(preset("prefix"), params=3_000, score=0.78, latency=3.0, values=lr(3e-4),
+                seed_scores={0: 0.70, 1: 0.80, 2: 0.84}),
+        Planned(preset("ia3"), params=100, score=0.70, latency=2.0, values=lr(1e-2)),
+        Planned(FREE, params=5_000, score=0.85, latency=5.0, values=lr(1e-3)),
+        Planned(preset("houlsby"), params=20_000, score=0.84, latency=0.5, values=lr(1e-4)),
+        Planned(preset("mam"), params=50_000, score=0.86, latency=9.0, values=lr(1e-4), seed=0),
+        Planned(preset("mam"), params=50_000, score=0.90, latency=9.0, values=lr(1e-4), seed=1),
+        Planned(preset("mam"), params=50_000, score=0.88, latency=9.0, values=lr(1e-4), seed=2),
+        Planned(preset("bitfit"), params=800, score=0.70, latency=2.5, values=lr(1e-3)),
+        Planned(preset("lora"), "failed", values=lr(1.0)),
+    ]  # fmt: skip
 
 
 def free_port() -> int:

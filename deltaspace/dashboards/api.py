@@ -18,8 +18,9 @@ from pydantic import BaseModel
 
 from deltaspace.storage import Storage, StudySummary, TrialRecord
 
-from .figures import FIGURES, build_figure
+from .figures import FIGURES, FigureOptions, build_figure
 from .pareto import ParetoRecord, pareto_record
+from .records import study_trials
 from .submit import StudyProblems, parse_study
 
 router = APIRouter(prefix="/api", tags=["studies"])
@@ -98,10 +99,24 @@ def submit_study(body: StudyIn, storage: StorageDep, request: Request) -> Any:
 
 # Routes whose path ends in two segments come first: a study name may contain "/" (the
 # path converter matches it), and "NAME/figures/pareto" must not match "{name}/pareto".
+def figure_options(
+    color_by: str | None = None,
+    band: Annotated[
+        str | None,
+        Query(pattern=r"^\d+(\.\d+)?,\d+(\.\d+)?$", description="LOW,HIGH percent of the backbone"),
+    ] = None,
+) -> FigureOptions:
+    low_high = tuple(float(v) for v in band.split(",")) if band else None
+    return FigureOptions(color_by=color_by, band=low_high)  # type: ignore[arg-type]
+
+
+OptionsDep = Annotated[FigureOptions, Depends(figure_options)]
+
+
 @router.get("/studies/{name:path}/figures/{figure}")
-def study_figure(name: str, figure: str, storage: StorageDep, color_by: str | None = None) -> Response:
+def study_figure(name: str, figure: str, storage: StorageDep, options: OptionsDep) -> Response:
     """One figure of the study as plotly JSON (``Plotly.react(div, fig.data, fig.layout)``)."""
-    return figure_response(build_figure(figure, {name: storage.list_trials(name)}, color_by))
+    return figure_response(build_figure(figure, [study_trials(storage, name)], options))
 
 
 @router.get("/studies/{name:path}/trials", response_model=list[TrialRecord])
@@ -112,8 +127,9 @@ def list_trials(name: str, storage: StorageDep, status: str | None = None) -> li
 
 @router.get("/studies/{name:path}/pareto", response_model=ParetoRecord)
 def pareto(name: str, storage: StorageDep, color_by: str = "family") -> ParetoRecord:
-    """Every scored trial with the non-dominated ones flagged, and the front in order."""
-    return pareto_record(storage.list_trials(name), color_by)
+    """Every design (seed mean and 95% interval) with those on the study's front flagged, the
+    front in order, and where each label goes."""
+    return pareto_record([study_trials(storage, name)], color_by)
 
 
 @router.get("/studies/{name:path}/figures", response_model=list[str])
@@ -165,10 +181,10 @@ def export(
 
 @router.get("/compare/{figure}")
 def compare_figure(
-    figure: str, storage: StorageDep, study: Annotated[list[str], Query()], color_by: str | None = None
+    figure: str, storage: StorageDep, study: Annotated[list[str], Query()], options: OptionsDep
 ) -> Response:
     """One figure over several studies (``?study=a&study=b``): one front, one line per study."""
-    return figure_response(build_figure(figure, {s: storage.list_trials(s) for s in study}, color_by))
+    return figure_response(build_figure(figure, [study_trials(storage, s) for s in study], options))
 
 
 @router.get("/studies/{name:path}", response_model=StudyOut)

@@ -1,6 +1,8 @@
-"""Each design dimension's effect: score against delta parameters, split by the value each trial
-took for insertion form, position, composition and functional form (the ablation plots of
-He et al. 2022, §4). A method with several deltas is labelled by all its values ("attn_output+ffn_output")."""
+"""The marginal effect of each dimension value: the mean score of the designs that use it, with
+the 95% Student-t interval of that mean (`deltaspace.stats.seed_interval` over the designs' seed
+means), one panel per dimension. Designs are grouped as in ``design_space.py``: a combined method
+counts for every value it uses, and an optional band of the backbone's percent keeps comparable
+designs. A value with one design has no interval."""
 
 from __future__ import annotations
 
@@ -10,73 +12,81 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from pydantic import BaseModel, ConfigDict
 
-from deltaspace.storage.records import TrialRecord
+from deltaspace.stats import seed_interval
 
-from .records import DIMENSIONS, trial_points
-from .style import PARAMS_TITLE, SCORE_TITLE, colors, layout, text
+from .design_space import band_text, dimension_groups, in_band
+from .records import DESIGN_DIMENSIONS, StudyTrials, points_of
+from .style import SCORE_TITLE, layout, text
+
+COLS = 2
 
 
-class EffectPoint(BaseModel):
+class Effect(BaseModel):
     model_config = ConfigDict(frozen=True)
-    study: str
-    number: int
-    delta_params: int
-    score: float
-    method_name: str
+    value: str
+    n: int
+    mean: float
+    low: float | None
+    high: float | None
 
 
 class EffectsRecord(BaseModel):
-    """For each dimension, the points grouped by the value they took."""
+    """For each dimension, each value's mean score over its designs and its interval."""
 
     model_config = ConfigDict(frozen=True)
-    groups: dict[str, dict[str, list[EffectPoint]]]
+    band: tuple[float, float] | None
+    panels: dict[str, list[Effect]]
 
 
-def effects_record(trials: Sequence[TrialRecord], dimensions: Sequence[str] = DIMENSIONS) -> EffectsRecord:
-    groups: dict[str, dict[str, list[EffectPoint]]] = {dim: {} for dim in dimensions}
-    for p in trial_points(trials):
-        for dim in dimensions:
-            groups[dim].setdefault(p.dims[dim], []).append(
-                EffectPoint(
-                    study=p.study,
-                    number=p.number,
-                    delta_params=p.delta_params,
-                    score=p.score,
-                    method_name=p.method_name,
-                )
+def effects_record(
+    studies: Sequence[StudyTrials],
+    dimensions: Sequence[str] = DESIGN_DIMENSIONS,
+    band: tuple[float, float] | None = None,
+) -> EffectsRecord:
+    points = in_band(points_of(studies), band)
+    panels = {}
+    for dim in dimensions:
+        effects = []
+        for value, group in dimension_groups(points, dim).items():
+            interval = seed_interval([p.score for p in group])
+            effects.append(
+                Effect(value=value, n=len(group), mean=interval.mean, low=interval.low, high=interval.high)
             )
-    return EffectsRecord(groups={d: dict(sorted(g.items())) for d, g in groups.items()})
+        panels[dim] = effects
+    return EffectsRecord(band=band, panels=panels)
 
 
-def effects_figure(record: EffectsRecord, title: str = "Effect of each design dimension") -> go.Figure:
-    dims = list(record.groups)
-    cols = 2
-    rows = max(1, -(-len(dims) // cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[text(d) for d in dims])
+def effects_figure(
+    record: EffectsRecord, title: str = "Marginal effect of each dimension value"
+) -> go.Figure:
+    dims = list(record.panels)
+    rows = max(1, -(-len(dims) // COLS))
+    fig = make_subplots(
+        rows=rows, cols=COLS, subplot_titles=[text(d) for d in dims], vertical_spacing=0.36 / rows
+    )
     for i, dim in enumerate(dims):
-        palette = colors(record.groups[dim])
-        for value, points in record.groups[dim].items():
-            fig.add_trace(
-                go.Scatter(
-                    x=[max(p.delta_params, 1) for p in points],
-                    y=[p.score for p in points],
-                    mode="markers",
-                    name=text(f"{dim}: {value}"),
-                    legendgroup=text(dim),
-                    marker={"color": palette[value]},
-                    text=[text(f"{p.method_name} (trial {p.number})") for p in points],
-                    hovertemplate="%{text}<br>%{x:,} parameters, score %{y:.4f}<extra></extra>",
-                    customdata=[[p.study, p.number] for p in points],
-                    meta={"role": "trials", "dimension": dim},
-                ),
-                row=i // cols + 1,
-                col=i % cols + 1,
-            )
-    fig.update_xaxes(type="log", title_text=PARAMS_TITLE)
-    fig.update_yaxes(title_text=SCORE_TITLE)
-    fig.update_layout(**layout(title, height=380 * rows))
-    return fig
-
-
-def plot_effects(trials: Sequence[TrialRecord]) -> go.Figure:
-    return effects_figure(effects_record(trials))
+        effects = record.panels[dim]
+        fig.add_trace(
+            go.Scatter(
+                x=[text(e.value) for e in effects],
+                y=[e.mean for e in effects],
+                error_y={
+                    "type": "data", "symmetric": False,
+                    "array": [(e.high - e.mean) if e.high is not None else 0.0 for e in effects],
+                    "arrayminus": [(e.mean - e.low) if e.low is not None else 0.0 for e in effects],
+                },
+                mode="markers", marker={"size": 9, "color": "#1f77b4"}, showlegend=False,
+                text=[
+                    f"{text(dim)} {text(e.value)}: mean {e.mean:.4f}"
+                    + (f" [{e.low:.4f}, {e.high:.4f}]" if e.low is not None and e.high is not None else " (one design)")
+                    + f" over {e.n} design{'s' if e.n != 1 else ''}"
+                    for e in effects
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                meta={"role": "effects", "dimension": dim},
+            ),
+            row=i // COLS + 1, col=i % COLS + 1,
+        )  # fmt: skip
+    fig.update_yaxes(title_text="mean " + SCORE_TITLE)
+    fig.update_xaxes(type="category", tickangle=-30)
+    return fig.update_layout(**layout(title + band_text(record.band), height=340 * rows))

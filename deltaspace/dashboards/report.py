@@ -13,6 +13,7 @@ from typing import Any
 from deltaspace.outputs import writable_file, write_text
 
 from .figures import FIGURES, build_figure
+from .records import study_trials
 from .table import table_record
 from .templates import render
 
@@ -20,10 +21,11 @@ from .templates import render
 def report_html(storage: Any, study_name: str) -> str:
     """The report of a stored study as one HTML document."""
     study = storage.get_study(study_name)
-    trials = storage.list_trials(study_name)
+    data = study_trials(storage, study_name)
+    trials = data.trials
     figures = []
     for i, kind in enumerate(FIGURES.values()):
-        fig = build_figure(kind.name, {study_name: trials})
+        fig = build_figure(kind.name, [data])
         html = fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"figure-{kind.name}")
         figures.append({"name": kind.name, "title": kind.title, "html": html})
     return render(

@@ -18,7 +18,7 @@ _NAMES = {
     "Exported": "study",
     "export_study": "study",
     "export_trial": "study",
-    "non_dominated": "select",
+    "best_design": "select",
     "pareto_trials": "select",
     "select_trials": "select",
 }

@@ -28,6 +28,7 @@ def export_command(
     """
     from rich.console import Console
 
+    from deltaspace.search.pareto import designs, interval_text
     from deltaspace.space.errors import DeltaspaceError
     from deltaspace.storage import Storage, StorageError
 
@@ -39,8 +40,9 @@ def export_command(
         raise DeltaspaceError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     selection = "pareto" if pareto else "trial" if trial is not None else "best"
     try:
+        db = Storage(storage, read_only=True)
         exported = export_study(
-            Storage(storage, read_only=True),
+            db,
             study,
             fmt,  # type: ignore[arg-type]
             out,
@@ -48,11 +50,14 @@ def export_command(
             number=trial,
             allow_training=not no_training,
         )
+        by_number = {n: d for d in designs(db.list_trials(study)) for n in d.numbers}
     except StorageError as exc:
         raise DeltaspaceError(str(exc)) from None
     console = Console()
     for item in exported:
-        console.print(f"trial {item.trial} -> {item.path} ({', '.join(item.files)})", highlight=False)
+        design = by_number.get(item.trial)
+        score = f" (score {interval_text(design)})" if design else ""
+        console.print(f"trial {item.trial}{score} -> {item.path} ({', '.join(item.files)})", highlight=False)
         for note in item.notes:
             console.print(f"  note: {note}", highlight=False)
 

@@ -1,8 +1,9 @@
 """Which trials to export: the best, the Pareto front, or one by number.
 
-Objectives are deltaspace's two headline ones: the score goes up (the trainer reports the task's
-primary metric, higher is better) and the delta parameters go down. A trial is on the Pareto
-front when no other trial is at least as good on both and strictly better on one.
+The front is the study's (`deltaspace.search.pareto`: designs, seed means, the study's
+objectives and directions), the same one ``status`` and the dashboards show; each front design
+is exported as its first trial. The best is the design with the highest seed mean (ties: fewer
+delta parameters, then the earlier trial).
 """
 
 from __future__ import annotations
@@ -10,39 +11,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from deltaspace.search.pareto import DEFAULT_OBJECTIVES, Design, designs, pareto_front
 from deltaspace.space.errors import DeltaspaceError
 from deltaspace.storage.records import TrialRecord
 
 Selection = Literal["best", "pareto", "trial"]
 
 
-def non_dominated(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the (params, score) points no other point dominates (fewer params is better,
-    higher score is better), in input order. Duplicated points are all kept."""
-    front = []
-    for i, (params, score) in enumerate(points):
-        dominated = any(p <= params and s >= score and (p < params or s > score) for p, s in points)
-        if not dominated:
-            front.append(i)
-    return front
+def pareto_trials(
+    trials: Sequence[TrialRecord], objectives: Sequence[str] = DEFAULT_OBJECTIVES
+) -> list[TrialRecord]:
+    """The first trial of each design on the front, fewest parameters first."""
+    front = pareto_front(trials, objectives)
+    return [d.trial for d in sorted(front, key=lambda d: (d.trial.delta_params or 0, d.number))]
 
 
-def scored(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """Complete trials with a score and a parameter count: the ones fronts are made of."""
-    return [
-        t for t in trials if t.status == "complete" and t.score is not None and t.delta_params is not None
-    ]
-
-
-def pareto_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The non-dominated complete trials, fewest parameters first."""
-    points = scored(trials)
-    front = [points[i] for i in non_dominated([(t.delta_params or 0, t.score or 0.0) for t in points])]
-    return sorted(front, key=lambda t: (t.delta_params or 0, t.number))
+def best_design(trials: Sequence[TrialRecord]) -> Design | None:
+    """The design with the highest seed mean, or None when no trial completed with a score."""
+    candidates = designs(trials, DEFAULT_OBJECTIVES)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda d: (d.score, -(d.trial.delta_params or 0), -d.number))
 
 
 def select_trials(
-    trials: Sequence[TrialRecord], selection: Selection = "best", number: int | None = None
+    trials: Sequence[TrialRecord],
+    selection: Selection = "best",
+    number: int | None = None,
+    objectives: Sequence[str] = DEFAULT_OBJECTIVES,
 ) -> list[TrialRecord]:
     """The trials an export writes; a DeltaspaceError says why when there are none."""
     if selection == "trial":
@@ -54,9 +50,14 @@ def select_trials(
                 f"trial {number} is {found[0].status}; only complete trials can be exported"
             )
         return found
-    candidates = scored(trials)
-    if not candidates:
+    best = best_design(trials)
+    if best is None:
         raise DeltaspaceError("the study has no complete trial with a score yet: nothing to export")
     if selection == "pareto":
-        return pareto_trials(candidates)
-    return [max(candidates, key=lambda t: (t.score or 0.0, -(t.delta_params or 0), -t.number))]
+        front = pareto_trials(trials, objectives)
+        if not front:
+            raise DeltaspaceError(
+                f"no complete trial measured every objective ({', '.join(objectives)}): no front to export"
+            )
+        return front
+    return [best.trial]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from deltaspace.outputs import writable_folder
+from deltaspace.search.pareto import study_objectives
 from deltaspace.space.errors import DeltaspaceError
 from deltaspace.storage.records import StudyRecord, TrialRecord
 
@@ -91,7 +92,8 @@ def export_study(
 ) -> list[Exported]:
     """Export the selected trials of a stored study; one folder per trial for a Pareto front."""
     study = storage.get_study(study_name)
-    chosen = select_trials(storage.list_trials(study_name), selection, number)
+    objectives = study_objectives(study.spec_yaml)
+    chosen = select_trials(storage.list_trials(study_name), selection, number, objectives)
     out_dir = writable_folder(out_dir)
     many = selection == "pareto"
     try:

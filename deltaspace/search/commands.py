@@ -122,25 +122,43 @@ def status_command(
     timing: Annotated[
         bool, typer.Option("--timing", help="Where the trials' time went, phase by phase.")
     ] = False,
+    csv_out: Annotated[
+        bool,
+        typer.Option(
+            "--csv", help="Every trial as CSV (its design's seed mean and 95% interval, front flag)."
+        ),
+    ] = False,
 ) -> None:
-    """Trials by status and the current Pareto front."""
+    """Trials by status and the current Pareto front (score ± its 95% interval over seeds)."""
+    if timing and csv_out:
+        from .errors import SearchError
+
+        raise SearchError("choose one of --timing and --csv")
     with _one_line_errors(storage):
         from ..storage import Storage
-        from .pareto import status_record
+        from .pareto import status_record, study_objectives
         from .progress import render_status
-        from .study_runner import stored_spec
         from .timing import timing_record
+        from .trial_rows import rows_csv, trial_rows
 
         db = Storage(storage, read_only=True)
         names = [study] if study is not None else [s.name for s in db.list_studies()]
+        if csv_out:
+            rows = [
+                row
+                for name in names
+                for row in trial_rows(db.list_trials(name), study_objectives(db.get_study(name).spec_yaml))
+            ]
+            sys.stdout.write(rows_csv(rows))
+            return
         if timing:
             timings = {name: timing_record(db.list_trials(name)) for name in names}
             if json_out:
                 print(json.dumps(timings[study] if study is not None else timings, indent=2))
-            for name, record in ([] if json_out else timings.items()):
+            for name, record in [] if json_out else timings.items():
                 console.print(_timing_table(name, record))
             return
-        records = [status_record(db, stored_spec(db.get_study(name))) for name in names]
+        records = [status_record(db, name) for name in names]
         if json_out:
             print(json.dumps(records[0] if study is not None else records, indent=2, default=str))
             return

@@ -1,16 +1,69 @@
-"""The Pareto front of a study's complete trials, and its status as one plain record.
+"""A study's designs and their Pareto front: the one definition ``status``, ``report``, ``serve``,
+``export --pareto`` and the bench read.
 
-``status_record`` is what ``deltaspace status --json`` prints and what the progress display
-draws: counts by status, the target, and the non-dominated complete trials under the study's
-objectives (score up, the others down).
+A *design* is one method trained one way: the complete trials that share the canonical method
+JSON and every training setting except the seed (and the thread count, which changes no result).
+Its score is the mean over its seeds with a 95% Student-t interval (`deltaspace.stats`); the
+seeds come from its trials (one per seed, as the bench stores them) or from a trial's
+``score_seed<N>`` metrics (a study with several ``seeds`` trains them all in one trial). Its other
+objectives (parameters, latency, memory) are the median over its trials.
+
+The front is `deltaspace.stats.non_dominated` over the study's objectives and directions
+(``objectives`` in the study file; score and delta parameters when the file names none), so a
+study optimising ``[score, delta_params, latency_ms]`` shows one front everywhere.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..space.study import OBJECTIVES, StudySpec
+import yaml
+
+from ..space.study import OBJECTIVES
+from ..stats import Interval, non_dominated, seed_interval
 from ..storage import Storage, TrialRecord
+
+DEFAULT_OBJECTIVES = ("score", "delta_params")
+REPLICATE_SETTINGS = frozenset({"seed", "threads", "adaptive_threads", "progress"})
+SEED_METRIC = re.compile(r"score_seed(-?\d+)")
+
+
+@dataclass(frozen=True)
+class Design:
+    """One design of a study: its trials (first by number), seed scores and objective values."""
+
+    study: str
+    trials: tuple[TrialRecord, ...]
+    seeds: dict[int, float]
+    interval: Interval
+    objectives: dict[str, float]
+    on_front: bool = False
+
+    @property
+    def trial(self) -> TrialRecord:
+        """The design's first trial: the one exports and links name."""
+        return self.trials[0]
+
+    @property
+    def number(self) -> int:
+        return self.trials[0].number
+
+    @property
+    def numbers(self) -> list[int]:
+        return [t.number for t in self.trials]
+
+    @property
+    def method_name(self) -> str:
+        return self.trials[0].method_name
+
+    @property
+    def score(self) -> float:
+        return self.interval.mean
 
 
 def objective_value(record: TrialRecord, objective: str) -> float | None:
@@ -18,46 +71,105 @@ def objective_value(record: TrialRecord, objective: str) -> float | None:
     return None if value is None else float(value)
 
 
-def pareto_front(records: list[TrialRecord], objectives: tuple[str, ...]) -> list[TrialRecord]:
-    """Complete trials that no other complete trial beats on every objective, best score first."""
-    signs = [1.0 if OBJECTIVES[o][0] == "maximize" else -1.0 for o in objectives]
-    points = []
-    for record in records:
-        values = [objective_value(record, o) for o in objectives]
-        if record.status == "complete" and None not in values:
-            points.append((record, [s * v for s, v in zip(signs, values, strict=True) if v is not None]))
-
-    def dominates(a: list[float], b: list[float]) -> bool:
-        return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
-
-    front = [r for r, p in points if not any(dominates(q, p) for _, q in points)]
-    return sorted(front, key=lambda r: -(r.score or 0.0))
+def seed_scores(trial: TrialRecord) -> dict[int, float]:
+    """The trial's score per seed: its ``score_seed<N>`` metrics, else its one seed's score."""
+    found = {int(m[1]): float(v) for k, v in trial.metrics.items() if (m := SEED_METRIC.fullmatch(k))}
+    if found:
+        return found
+    return {} if trial.score is None else {trial.seed: float(trial.score)}
 
 
-def status_record(storage: Storage, spec: StudySpec) -> dict[str, Any]:
-    """Counts by status, the trial target, and the current front of ``spec``'s study."""
-    record = storage.get_study(spec.name)
-    trials = storage.list_trials(spec.name)
+def design_key(trial: TrialRecord) -> tuple[str, str, str]:
+    """What makes two trials one design: study, canonical method, training except the seed."""
+    training = {k: v for k, v in trial.training.items() if k not in REPLICATE_SETTINGS}
+    return trial.study_name, trial.method_json, json.dumps(training, sort_keys=True, default=str)
+
+
+def study_objectives(spec_yaml: str) -> tuple[str, ...]:
+    """The objectives a stored study file names, read leniently (a bench study stores no full
+    study file): its ``objectives`` when they are all known, else score and delta parameters."""
+    try:
+        data = yaml.safe_load(spec_yaml)
+    except yaml.YAMLError:
+        return DEFAULT_OBJECTIVES
+    named = data.get("objectives") if isinstance(data, dict) else None
+    if isinstance(named, list) and named and all(isinstance(o, str) and o in OBJECTIVES for o in named):
+        return tuple(named)
+    return DEFAULT_OBJECTIVES
+
+
+def designs(trials: Sequence[TrialRecord], objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> list[Design]:
+    """The complete trials with every objective measured, grouped into designs, front flagged."""
+    groups: dict[tuple[str, str, str], list[TrialRecord]] = {}
+    for t in sorted(trials, key=lambda t: (t.study_name, t.number)):
+        if t.status == "complete" and all(objective_value(t, o) is not None for o in objectives):
+            groups.setdefault(design_key(t), []).append(t)
+    out = []
+    for members in groups.values():
+        seeds: dict[int, float] = {}
+        for t in members:
+            for seed, score in seed_scores(t).items():
+                seeds.setdefault(seed, score)
+        interval = seed_interval(list(seeds.values()))
+        values = {o: _value(members, o, interval) for o in objectives}
+        out.append(Design(members[0].study_name, tuple(members), seeds, interval, values))
+    directions = [OBJECTIVES[o][0] for o in objectives]
+    front = set(non_dominated([[d.objectives[o] for o in objectives] for d in out], directions))
+    return [replace(d, on_front=i in front) for i, d in enumerate(out)]
+
+
+def _value(members: list[TrialRecord], objective: str, interval: Interval) -> float:
+    if objective == "score":
+        return interval.mean
+    return statistics.median(float(getattr(t, OBJECTIVES[objective][1])) for t in members)
+
+
+def pareto_front(
+    trials: Sequence[TrialRecord], objectives: Sequence[str] = DEFAULT_OBJECTIVES
+) -> list[Design]:
+    """The designs on the front, best score first (ties: fewer parameters, then trial number)."""
+    front = [d for d in designs(trials, objectives) if d.on_front]
+    return sorted(front, key=lambda d: (-d.score, d.trial.delta_params or 0, d.number))
+
+
+def interval_text(design: Design, digits: int = 4) -> str:
+    """``0.8123 ± 0.0150 (3 seeds)``, or ``0.8123 (1 seed)``."""
+    n = design.interval.n
+    spread = f" ± {design.interval.half_width:.{digits}f}" if design.interval.half_width is not None else ""
+    return f"{design.score:.{digits}f}{spread} ({n} seed{'s' if n != 1 else ''})"
+
+
+def front_row(design: Design, objectives: Sequence[str]) -> dict[str, Any]:
+    """One front design as ``status --json`` prints it."""
+    return {
+        "number": design.number,
+        "trials": design.numbers,
+        "method": design.method_name,
+        **{o: design.objectives[o] for o in objectives},
+        "score_low": design.interval.low,
+        "score_high": design.interval.high,
+        "seeds": design.interval.n,
+        "percent": design.trial.percent,
+        "params": design.trial.params,
+    }
+
+
+def status_record(storage: Storage, name: str, objectives: Sequence[str] | None = None) -> dict[str, Any]:
+    """Counts by status, the trial target, and the current front of study ``name`` (under
+    ``objectives``; by default those its stored file names)."""
+    record = storage.get_study(name)
+    objectives = tuple(objectives or study_objectives(record.spec_yaml))
+    trials = storage.list_trials(name)
     counts = {s: 0 for s in ("complete", "pruned", "infeasible", "failed", "running")}
     for t in trials:
         counts[t.status] = counts.get(t.status, 0) + 1
-    front = [
-        {
-            "number": t.number,
-            "method": t.method_name,
-            **{o: objective_value(t, o) for o in spec.objectives},
-            "percent": t.percent,
-            "params": t.params,
-        }
-        for t in pareto_front(trials, spec.objectives)
-    ]
     done = sum(n for s, n in counts.items() if s != "running")
     return {
-        "study": spec.name,
+        "study": name,
         "status": record.status,
         "n_trials": record.n_trials_target,
         "done": done,
         "counts": counts,
-        "objectives": list(spec.objectives),
-        "front": front,
+        "objectives": list(objectives),
+        "front": [front_row(d, objectives) for d in pareto_front(trials, objectives)],
     }

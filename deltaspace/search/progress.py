@@ -31,14 +31,27 @@ def render_status(status: dict[str, Any]) -> Group:
         f" ({details})" if details else "", f", running {counts.get('running', 0)}",
     )  # fmt: skip
     table = Table(title="best front so far", title_justify="left", show_edge=False)
-    for column in ("trial", "method", *status["objectives"], "% backbone"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+    columns = ("trial", "method", *status["objectives"], "seeds", "% backbone")
+    for column in columns:
+        table.add_column(
+            "score ± 95% CI" if column == "score" else column,
+            justify="left" if column == "method" else "right",
+        )
     for row in status["front"][:FRONT_ROWS]:
-        values = [_fmt(row[o]) for o in status["objectives"]]
-        table.add_row(str(row["number"]), row["method"], *values, _fmt(row["percent"], ".3f"))
+        values = [_score(row) if o == "score" else _fmt(row[o]) for o in status["objectives"]]
+        table.add_row(
+            str(row["number"]), row["method"], *values, str(row["seeds"]), _fmt(row["percent"], ".3f")
+        )
     if len(status["front"]) > FRONT_ROWS:
         table.caption = f"and {len(status['front']) - FRONT_ROWS} more on the front"
     return Group(headline, table) if status["front"] else Group(headline)
+
+
+def _score(row: dict[str, Any]) -> str:
+    """The seed mean and the half-width of its 95% interval (none with one seed)."""
+    if row["score_high"] is None:
+        return _fmt(row["score"])
+    return f"{row['score']:.4f} ± {row['score_high'] - row['score']:.4f}"
 
 
 def _fmt(value: Any, spec: str = "") -> str:
@@ -57,7 +70,8 @@ class StudyProgress:
         self.live = Live(console=console or Console(), auto_refresh=False)
 
     def refresh(self, *_: Any) -> None:
-        self.live.update(render_status(status_record(self.storage, self.spec)), refresh=True)
+        status = status_record(self.storage, self.spec.name, self.spec.objectives)
+        self.live.update(render_status(status), refresh=True)
 
     def __enter__(self) -> StudyProgress:
         self.live.start()
