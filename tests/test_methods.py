@@ -111,6 +111,8 @@ MERGEABLE = {
     "lora": preset("lora"),
     "dora": preset("dora"),
     "pissa": preset("pissa"),
+    "loha": preset("loha"),
+    "vera": preset("vera"),
     "ia3": preset("ia3"),
     "vectors_and_ranks": method_from_mapping(
         {

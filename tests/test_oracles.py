@@ -114,10 +114,25 @@ def delta_of(delta: DeltaSpec, m: Any, source: torch.Tensor, frozen: torch.nn.Li
         return f(source @ m.down.weight.T + m.down.bias) @ m.up.weight.T + m.up.bias
     if delta.form == "low_rank":
         return source @ m.down.weight.T @ m.up.weight.T
+    if delta.form in ("loha", "vera"):
+        return source @ weight_update_of(delta, m).T
     if delta.form in ("scaling", "bias"):
         return m.vector
     delta_w, delta_b = weight_delta_of(delta, m, frozen)
     return source @ delta_w.T + (0 if delta_b is None else delta_b)
+
+
+def weight_update_of(delta: DeltaSpec, m: Any) -> torch.Tensor:
+    """ΔW (out, in) of the forms that update a projection through explicit factors."""
+    if delta.form == "low_rank":  # LoRA: B A
+        return m.up.weight @ m.down.weight
+    if delta.form == "loha":  # (W1a W1b) ⊙ (W2a W2b)
+        return (m.w1a @ m.w1b) * (m.w2a @ m.w2b)
+    if delta.form == "vera":  # diag(λ_b) B diag(λ_d) A, top-left blocks of the shared A, B
+        out_dim, in_dim = m.shape
+        a, b = m.projections.module.a[:, :in_dim], m.projections.module.b[:out_dim]
+        return torch.diag(m.lambda_b) @ b @ torch.diag(m.lambda_d) @ a
+    raise KeyError(f"no oracle formula for the ΔW of form {delta.form!r}")
 
 
 def weight_delta_of(delta: DeltaSpec, m: Any, frozen: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -162,7 +177,7 @@ def compose(
     if delta.composition == "decomposed":  # DoRA: m ⊙ (W + sΔW) x / ‖W + sΔW‖_row + b
         frozen, form = site
         s = comp.scale if delta.learn_scale else delta.scale
-        delta_w = form.up.weight @ form.down.weight  # LoRA's ΔW = B A
+        delta_w = weight_update_of(delta, form)
         norm = torch.linalg.norm(frozen.weight + s * delta_w, dim=1)
         return comp.magnitude / norm * (h - frozen.bias + s * dh) + frozen.bias
     raise KeyError(f"no oracle formula for composition {delta.composition!r} ({delta.gate})")

@@ -97,3 +97,19 @@ def test_built_model_equals_peft_on_the_same_weights(family: str, name: str) -> 
         mine_out, peft_out = ours(**batch).logits, theirs(**batch).logits
     assert not torch.allclose(mine_out, tiny_model(family)(**batch).logits, atol=1e-4)  # the deltas act
     torch.testing.assert_close(mine_out, peft_out, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_vera_draws_peft_s_random_matrices(family: str) -> None:
+    """Same seed, same A and B as peft's VeRA (so only λ_b and λ_d need storing)."""
+    from peft import VeraConfig
+
+    ours = tiny_model(family)
+    theirs = copy.deepcopy(ours)
+    apply_method(ours, preset("vera"))
+    weights = family_for(ours.config).weights
+    config = VeraConfig(task_type="SEQ_CLS", r=256, target_modules=[weights["query"], weights["value"]])
+    peft_model = get_peft_model(theirs, config)
+    shared = next(iter(ours.ds_shared.values()))
+    torch.testing.assert_close(shared.a, peft_model.base_model.vera_A["default"], atol=0, rtol=0)
+    torch.testing.assert_close(shared.b, peft_model.base_model.vera_B["default"], atol=0, rtol=0)

@@ -29,7 +29,7 @@ from deltaspace.space.errors import DeltaspaceError
 from deltaspace.space.forms import FORMS
 from deltaspace.space.method import MethodSpec
 
-from .peft_tensors import TENSOR_WRITERS, head_modules, lora_ranks
+from .peft_tensors import TENSOR_WRITERS, attached, head_modules, lora_ranks
 
 PEFT_TASK_TYPE = {
     "sequence_classification": "SEQ_CLS",
@@ -117,6 +117,8 @@ def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
             fan_in_fan_out=conv1d,
             modules_to_save=heads or None,
         )
+    if tuner in LYCORIS:
+        return _lycoris_config(tuner, model, task_type, heads, conv1d)
     ranks = lora_ranks(model)  # module -> (r, alpha)
     common_r, common_alpha = max(ranks.values(), key=list(ranks.values()).count)
     return peft.LoraConfig(
@@ -130,6 +132,48 @@ def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
         lora_dropout=max(d.dropout for d in spec.deltas),
         fan_in_fan_out=conv1d,
         bias="all" if "biases" in spec.trainable else "none",
+        modules_to_save=heads or None,
+    )
+
+
+LYCORIS = ("loha", "vera")
+
+
+def _lycoris_config(tuner: str, model: Any, task_type: str, heads: list[str], conv1d: bool) -> Any:
+    """LoHa (r, α = s·r per module) or VeRA (one r and seed; s folded into λ_b) of ``model``."""
+    import peft
+
+    from deltaspace.methods.forms import LoHa, Vera
+
+    if conv1d:
+        raise PeftExportError(f"peft's {tuner} does not wrap GPT-2's Conv1D projections")
+    try:
+        found = attached(model, LoHa if tuner == "loha" else Vera)
+    except ValueError as err:
+        raise PeftExportError(str(err)) from None
+    if tuner == "vera":
+        ranks = {v.lambda_d.numel() for v, _ in found.values()}
+        seeds = {id(v.projections.module) for v, _ in found.values()}
+        if len(ranks) > 1 or len(seeds) > 1:
+            raise PeftExportError("peft's VeRA shares one pair of random matrices: one rank and seed")
+        first = next(iter(found.values()))[0]
+        return peft.VeraConfig(
+            task_type=task_type,
+            r=ranks.pop(),
+            target_modules=sorted(found),
+            projection_prng_key=first.seed,
+            save_projection=True,
+            modules_to_save=heads or None,
+        )
+    ranks = {name: (loha.w1b.shape[0], scale * loha.w1b.shape[0]) for name, (loha, scale) in found.items()}
+    common_r, common_alpha = max(ranks.values(), key=list(ranks.values()).count)
+    return peft.LoHaConfig(
+        task_type=task_type,
+        r=common_r,
+        alpha=common_alpha,
+        target_modules=sorted(found),
+        rank_pattern={m: r for m, (r, _) in ranks.items() if r != common_r},
+        alpha_pattern={m: a for m, (_, a) in ranks.items() if a != common_alpha},
         modules_to_save=heads or None,
     )
 

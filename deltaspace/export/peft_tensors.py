@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from deltaspace.methods.composition import effective_scale
-from deltaspace.methods.forms import LowRank, ScalingVector
+from deltaspace.methods.forms import LoHa, LowRank, ScalingVector, Vera
 from deltaspace.methods.sites import DeltaLinear
 
 
@@ -116,6 +116,41 @@ def write_dora(model: Any, wrapped: Any) -> None:
             _copy(target, magnitude, f"{name}.lora_magnitude_vector")
 
 
+def attached(model: Any, cls: type) -> dict[str, tuple[Any, float]]:
+    """Module path -> (the ``cls`` delta on it, its scale s) for full-width deltas of one kind."""
+    out = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, DeltaLinear):
+            continue
+        for attachment in module.outputs:
+            if isinstance(attachment.delta, cls):
+                scale = effective_scale(attachment.composition)
+                if attachment.out_slice is not None or name in out or scale is None:
+                    raise ValueError(
+                        f"{name}: peft keeps one full-width {cls.__name__} per module, composed linearly"
+                    )
+                out[name] = (attachment.delta, scale)
+    return out
+
+
+def write_loha(model: Any, wrapped: Any) -> None:
+    for name, (loha, _) in attached(model, LoHa).items():
+        layer = _adapted(wrapped, name)
+        for part in ("w1a", "w1b", "w2a", "w2b"):
+            _copy(getattr(layer, f"hada_{part[:2]}_{part[2]}")["default"], getattr(loha, part).detach(), name)
+
+
+def write_vera(model: Any, wrapped: Any) -> None:
+    """λ_b (times s) and λ_d per module; the shared A and B once (peft saves them)."""
+    for name, (vera, scale) in attached(model, Vera).items():
+        layer = _adapted(wrapped, name)
+        _copy(layer.vera_lambda_b["default"], scale * vera.lambda_b.detach(), f"{name}.lambda_b")
+        _copy(layer.vera_lambda_d["default"], vera.lambda_d.detach(), f"{name}.lambda_d")
+        projections = vera.projections.module
+        _copy(wrapped.base_model.vera_A["default"], projections.a, "vera_A")
+        _copy(wrapped.base_model.vera_B["default"], projections.b, "vera_B")
+
+
 def write_ia3(model: Any, wrapped: Any) -> None:
     for name, module in model.named_modules():
         if not isinstance(module, DeltaLinear):
@@ -158,6 +193,8 @@ def write_prompt(model: Any, wrapped: Any) -> None:
 TENSOR_WRITERS: dict[str, Callable[[Any, Any], None]] = {
     "lora": write_lora,
     "dora": write_dora,
+    "loha": write_loha,
+    "vera": write_vera,
     "ia3": write_ia3,
     "prefix": write_prefix,
     "prompt": write_prompt,

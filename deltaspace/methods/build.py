@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..space.accounting import ParamCount, count_method, subspace_key
+from ..space.accounting import ParamCount, count_method, site_dims, subspace_key
 from ..space.delta import DeltaSpec
 from ..space.dimensions import POSITIONS
 from ..space.errors import SpecError
@@ -77,6 +77,7 @@ class _Sites:
         self.site_numbers: dict[int, int] = {}  # delta index -> sites built so far
         self.groups: dict[object, tuple[int, dict[str, nn.Module]]] = {}  # shared modules of deltas
         self.group_sites: dict[object, int] = {}
+        self.group_shapes: dict[object, tuple[int, int]] = {}  # widest (out, in) of a group's sites
 
     def site(self, delta: DeltaSpec, index: int, kind: str, in_dim: int, out_dim: int, **extra: Any) -> Site:
         """The site handed to a form's builder: its widths, number and the group's shared modules."""
@@ -91,6 +92,7 @@ class _Sites:
             number=number,
             shared=shared,
             group_sites=self.group_sites.get(key, 1),
+            group_shape=self.group_shapes.get(key),
             **extra,
         )
 
@@ -276,12 +278,16 @@ def apply_method(model: Any, spec: MethodSpec, head: HeadSpec | None = None) -> 
     for positions or layers the model lacks.
     """
     family = family_for(model.config)
-    counts = count_method(spec, model_dims(model.config, head or head_spec_of(model)))
+    dims = model_dims(model.config, head or head_spec_of(model))
+    counts = count_method(spec, dims)
     set_declared_trainable(model, spec.trainable)
     sites = _Sites(model, family)
     for index, delta in enumerate(spec.deltas):
         key = subspace_key(delta) or index
         sites.group_sites[key] = sites.group_sites.get(key, 0) + counts.breakdown[index].sites
+        i, o = site_dims(delta, dims)
+        wide = sites.group_shapes.get(key, (0, 0))
+        sites.group_shapes[key] = (max(wide[0], o), max(wide[1], i))
     applied = AppliedMethod(model=model, spec=spec, counts=counts)
     device = next(model.parameters()).device
     for index, delta in enumerate(spec.deltas):

@@ -20,6 +20,8 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | rslora | LoRA's r=8, α=16 on W_q, W_v with rank-stabilised scaling s = α/√r = 16/√8 (Kalajdzievski 2023, eq. 4) |
 | pissa | LoRA r=8 on W_q, W_v initialised from W's top-8 singular triplets, W keeping the residual; s = 1 (α = r, as Meng et al. 2024 run PiSSA) |
 | olora | LoRA r=8, s=2 on W_q, W_v initialised from W's QR factors, W keeping the residual (Büyükakyüz 2024); the lora preset's r, s and targets, so the pair isolates the initialisation |
+| loha | LoHa r=8, s=1 on W_q, W_v (peft's defaults r = α = 8; Hyeon-Woo et al. 2022 / LyCORIS) |
+| vera | VeRA r=256 on W_q, W_v, λ_d from 0.1, shared random A, B from seed 0 (Kopiczko et al. 2024, §4.1: r=256 on RoBERTa-large for GLUE) |
 | dora | LoRA's r=8, s=2 on W_q, W_v composed by DoRA's weight decomposition (Liu et al. 2024, ICML, eq. 5; §5.1 compares DoRA and LoRA at one rank and target set); adds one magnitude per output row |
 | diff_pruning | l0_diff on W_q, W_k, W_v, W_o, W_1, W_2: hard-concrete gates (β = 2/3, stretch (-0.1, 1.1), Louizos et al. 2018), L0 weight λ = 1.25e-7 and a 0.5% target (Guo et al. 2021); trains 2·|W| (w and log α), stores the top 0.5% of z ⊙ w |
 | pafi | magnitude_mask on the same six matrices: their 0.5% smallest-magnitude entries train (Liao et al. 2023); 0.5% matches diff pruning's target and, on MiniLM, is close to LoRA r=8's parameters |
@@ -313,4 +315,25 @@ def _olora() -> MethodSpec:
         name="olora",
         deltas=_lora_like(init="olora", scale=2.0),
         description="OLoRA: LoRA r=8, s=2 on W_q, W_v from W's QR factors (Büyükakyüz 2024)",
+    )
+
+
+@register_preset("loha")
+def _loha() -> MethodSpec:
+    return MethodSpec(
+        name="loha",
+        deltas=tuple(
+            DeltaSpec(form="loha", position=p, size=8, composition="add")  # type: ignore[arg-type]
+            for p in ("query", "value")
+        ),
+        description="LoHa: ΔW = (W1a W1b) ⊙ (W2a W2b), r=8, on W_q, W_v (Hyeon-Woo et al. 2022)",
+    )
+
+
+@register_preset("vera")
+def _vera() -> MethodSpec:
+    return MethodSpec(
+        name="vera",
+        deltas=tuple(DeltaSpec(form="vera", position=p, size=256) for p in ("query", "value")),  # type: ignore[arg-type]
+        description="VeRA: shared frozen random A, B and trained scaling vectors, r=256, on W_q, W_v (Kopiczko et al. 2024)",
     )

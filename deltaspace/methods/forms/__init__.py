@@ -16,11 +16,13 @@ from ...space.delta import DeltaSpec
 from .bottleneck import Bottleneck, MultiHeadBottleneck, build_bottleneck
 from .intrinsic import IntrinsicDelta, Subspace, build_intrinsic
 from .l0_diff import L0Diff, build_l0_diff
+from .loha import LoHa, build_loha
 from .low_rank import LowRank, build_low_rank
 from .prefix import Prefix, PromptEmbedding, build_prefix
 from .site import Site, WeightSite
 from .sparse_mask import LotteryMask, SparseDelta, build_lottery_mask, build_magnitude_mask
 from .vectors import BiasVector, ScalingVector, build_bias, build_scaling
+from .vera import Vera, build_vera
 from .weight_adapter import WeightAdapter, build_weight_adapter
 from .weight_delta import FrozenWeight, WeightDelta
 
@@ -37,6 +39,8 @@ BUILDERS: dict[str, Builder] = {
     "lottery_mask": build_lottery_mask,
     "weight_adapter": build_weight_adapter,
     "intrinsic": build_intrinsic,
+    "loha": build_loha,
+    "vera": build_vera,
 }
 
 
@@ -52,6 +56,7 @@ __all__ = [
     "FrozenWeight",
     "IntrinsicDelta",
     "L0Diff",
+    "LoHa",
     "LotteryMask",
     "LowRank",
     "MultiHeadBottleneck",
@@ -61,6 +66,7 @@ __all__ = [
     "Site",
     "SparseDelta",
     "Subspace",
+    "Vera",
     "WeightAdapter",
     "WeightDelta",
     "WeightSite",

@@ -4,7 +4,8 @@
 the width it writes. At a projection, ``frozen`` is a handle on its frozen W (weight-level forms
 and LoRA's data-driven initialisations read it). ``number`` is the site's place among its delta's
 sites (random projections seed from it), ``shared`` holds modules shared by every site of a group
-of deltas (the intrinsic θ_d) and ``group_sites`` counts that group's sites (SAID's m). Per-head
+of deltas (the intrinsic θ_d, VeRA's random matrices), ``group_sites`` counts that group's sites
+(SAID's m) and ``group_shape`` is the widest (out, in) among them. Per-head
 sites carry the attention sizes, and ``key_value_std`` measures the spread of the frozen keys and
 values (prefix initialisation); the input embeddings are ``embeddings`` (prompt initialisation).
 """
@@ -29,6 +30,7 @@ class Site:
     number: int = 0
     shared: dict[str, nn.Module] = field(default_factory=dict)
     group_sites: int = 1
+    group_shape: tuple[int, int] | None = None
     heads: int = 1
     kv_heads: int = 1
     head_dim: int = 0

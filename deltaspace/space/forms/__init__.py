@@ -14,11 +14,13 @@ from .bias import BIAS
 from .bottleneck import BOTTLENECK
 from .intrinsic import INTRINSIC
 from .l0_diff import L0_DIFF
+from .loha import LOHA
 from .lottery_mask import LOTTERY_MASK
 from .low_rank import LOW_RANK
 from .magnitude_mask import MAGNITUDE_MASK
 from .prefix import PREFIX
 from .scaling import SCALING
+from .vera import VERA
 from .weight_adapter import WEIGHT_ADAPTER
 
 SITE_KINDS = ("heads", "sublayer", "weight", "hidden", "embeddings")
@@ -49,6 +51,8 @@ for _form in (
     LOTTERY_MASK,
     WEIGHT_ADAPTER,
     INTRINSIC,
+    LOHA,
+    VERA,
 ):
     register_form(_form)
 
