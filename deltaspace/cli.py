@@ -30,8 +30,12 @@ err_console = Console(stderr=True)
 
 def resolve_method(method: str) -> MethodSpec:
     """A preset name, or a YAML file (which may itself start from a preset)."""
-    if method.endswith((".yaml", ".yml")) or Path(method).is_file():
-        return load_method(method)
+    if method.endswith((".yaml", ".yml")) or Path(method).exists():
+        return load_method(Path(method))
+    if "/" in method or Path(method).suffix:
+        raise DeltaspaceError(
+            f"method {method!r}: no such file, and not a preset name (`deltaspace methods` lists the presets)"
+        )
     return preset(method)
 
 
