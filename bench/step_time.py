@@ -1,10 +1,12 @@
 """One training step of MiniLM (batch 32, length 64, 2 threads): deltaspace vs peft, interleaved.
 
     python bench/step_time.py [--steps 12] [--data ../shared/data/sst2] [--out bench/results/step_time.json]
+    python bench/step_time.py --smoke      # one step of every row on a tiny random BERT; writes nothing
 
 Every method gets its own model; steps are interleaved round-robin so that machine noise hits
-all methods alike; the table reports the median seconds per step (forward, backward, AdamW step).
-Target: deltaspace LoRA ≤ 1.0× peft LoRA.
+all methods alike; the table reports the median seconds per step (forward, backward, AdamW step),
+against peft's LoRA and against the row's own peft twin (DoRA, VeRA, LoHa: the same preset built by
+peft on W_q, W_v). Targets: deltaspace LoRA ≤ 1.0× peft LoRA; each twin ≤ 1.1× peft's.
 """
 
 from __future__ import annotations
@@ -37,38 +39,55 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results/step_time.json"
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="one step per row on a tiny random BERT, no output file"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from peft import LoraConfig, get_peft_model
+    from peft import LoHaConfig, LoraConfig, VeraConfig, get_peft_model
 
     from deltaspace.methods import apply_method, load_backbone
     from deltaspace.space import preset
 
+    def backbone():
+        if not args.smoke:
+            return load_backbone("minilm")
+        from deltaspace.testing.tiny_models import tiny_config
+
+        return load_backbone(tiny_config("bert"))[0], None
+
     def deltaspace_model(name: str):
-        model, tok = load_backbone("minilm")
+        model, tok = backbone()
         apply_method(model, preset(name))
         return model, tok
 
-    def peft_lora():
-        model, tok = load_backbone("minilm")
-        config = LoraConfig(
-            r=8, lora_alpha=16, target_modules=["query", "value"], lora_dropout=0.0, task_type="SEQ_CLS"
-        )
-        return get_peft_model(model, config), tok
+    def peft_model(config):
+        def build():
+            model, tok = backbone()
+            return get_peft_model(model, config), tok
 
-    def full():
-        model, tok = load_backbone("minilm")
-        return model, tok
+        return build
 
-    builders = {
-        "deltaspace lora": lambda: deltaspace_model("lora"),
-        "peft lora": peft_lora,
-        "deltaspace prefix": lambda: deltaspace_model("prefix"),
-        "deltaspace scaled_parallel_adapter": lambda: deltaspace_model("scaled_parallel_adapter"),
-        "deltaspace mam": lambda: deltaspace_model("mam"),
-        "full fine-tuning": full,
+    targets = ["query", "value"]
+    twins = {  # the presets' peft twins (same ranks, scales and targets)
+        "lora": LoraConfig(r=8, lora_alpha=16, target_modules=targets, lora_dropout=0.0, task_type="SEQ_CLS"),
+        "dora": LoraConfig(r=8, lora_alpha=16, target_modules=targets, use_dora=True, task_type="SEQ_CLS"),
+        "vera": VeraConfig(r=256, target_modules=targets, task_type="SEQ_CLS"),
+        "loha": LoHaConfig(r=8, alpha=8, target_modules=targets, task_type="SEQ_CLS"),
     }
+    builders = {}
+    for name, config in twins.items():  # each deltaspace row beside its peft twin
+        builders[f"deltaspace {name}"] = lambda name=name: deltaspace_model(name)
+        builders[f"peft {name}"] = peft_model(config)
+    builders.update(
+        {
+            "deltaspace prefix": lambda: deltaspace_model("prefix"),
+            "deltaspace scaled_parallel_adapter": lambda: deltaspace_model("scaled_parallel_adapter"),
+            "deltaspace mam": lambda: deltaspace_model("mam"),
+            "full fine-tuning": backbone,
+        }
+    )
     runs = {}
     for name, build in builders.items():
         torch.manual_seed(0)
@@ -76,7 +95,13 @@ def main() -> None:
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         runs[name] = (model, torch.optim.AdamW(params, lr=1e-4), sum(p.numel() for p in params))
-    batch = batch_from_sst2(tok, args.data, 32, 64)
+    if args.smoke:
+        from deltaspace.testing.tiny_models import tiny_batch
+
+        batch = {**tiny_batch("bert"), "labels": torch.tensor([0, 1])}
+        args.steps = 1
+    else:
+        batch = batch_from_sst2(tok, args.data, 32, 64)
 
     def step(model, opt) -> float:
         start = time.perf_counter()
@@ -96,25 +121,39 @@ def main() -> None:
     ref = statistics.median(times["peft lora"])
     for name, (_, _, n) in runs.items():
         med = statistics.median(times[name])
+        twin = name.replace("deltaspace ", "peft ")
         rows.append(
             {
                 "method": name,
                 "trainable_params": n,
                 "median_s_per_step": round(med, 4),
                 "vs_peft_lora": round(med / ref, 3),
+                "vs_peft_twin": round(med / statistics.median(times[twin]), 3)
+                if twin in times and twin != name
+                else None,
                 "steps": len(times[name]),
             }
         )
-    print(f"{'method':38s} {'trainable':>12s} {'s/step':>8s} {'× peft LoRA':>12s}")
+    print(f"{'method':38s} {'trainable':>12s} {'s/step':>8s} {'× peft LoRA':>12s} {'× peft twin':>12s}")
     for r in rows:
+        twin_ratio = "" if r["vs_peft_twin"] is None else f"{r['vs_peft_twin']:.3f}"
         print(
-            f"{r['method']:38s} {r['trainable_params']:>12,d} {r['median_s_per_step']:>8.3f} {r['vs_peft_lora']:>12.3f}"
+            f"{r['method']:38s} {r['trainable_params']:>12,d} {r['median_s_per_step']:>8.3f} "
+            f"{r['vs_peft_lora']:>12.3f} {twin_ratio:>12s}"
         )
+    if args.smoke:
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"batch": 32, "length": 64, "threads": args.threads, "rows": rows, "torch": torch.__version__,
-             "load_average": list(os.getloadavg())},
+            {
+                "batch": 32,
+                "length": 64,
+                "threads": args.threads,
+                "rows": rows,
+                "torch": torch.__version__,
+                "load_average": list(os.getloadavg()),
+            },
             indent=2,
         )
     )
