@@ -110,8 +110,12 @@ def test_on_eval_prunes(tiny_bert, tokenizer, sst2_dir) -> None:
 def test_early_stop_and_wall_budget(tiny_bert, tokenizer, sst2_dir) -> None:
     stuck = trial(tiny_bert, tokenizer, sst2_dir, lr=1e-12, max_steps=20, eval_every=2, patience=2)
     assert stuck.status == "complete" and stuck.steps == 6  # evals at 2, 4, 6: no gain after the first
+    assert stuck.stop_reason == "early stopping (patience 2) after 6 of 20 steps"
     budget = trial(tiny_bert, tokenizer, sst2_dir, max_steps=50, max_train_seconds=1e-9)
     assert budget.status == "complete" and budget.steps == 1 and len(budget.eval_curve) == 1
+    assert budget.stop_reason == "max_train_seconds=1e-09 reached after 1 of 50 steps"
+    full = trial(tiny_bert, tokenizer, sst2_dir, max_steps=4)
+    assert full.steps == 4 and full.stop_reason is None
 
 
 def test_model_keeps_best_weights(tiny_bert, tokenizer, stsb_dir) -> None:

@@ -38,6 +38,7 @@ class LoopResult:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     report_seconds: float = 0.0  # in on_eval: storing intermediate scores, pruning decisions
+    stop_reason: str | None = None  # why training ended before its step budget (None: it did not)
     curve: list[EvalPoint] = field(default_factory=list)
     best: EvalPoint | None = None
 
@@ -180,6 +181,12 @@ def train_loop(
             due = settings.eval_every is not None and out.steps % settings.eval_every == 0
             if due or out.steps == steps or over_budget:
                 stopped = run_eval(out.steps) or over_budget
+                if stopped and out.steps < steps and out.status != "pruned":
+                    out.stop_reason = (
+                        f"max_train_seconds={budget:g} reached after {out.steps} of {steps} steps"
+                        if over_budget
+                        else f"early stopping (patience {settings.patience}) after {out.steps} of {steps} steps"
+                    )
     if out.status == "failed":
         if device.type == "cuda":
             torch.cuda.empty_cache()

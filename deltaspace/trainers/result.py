@@ -63,6 +63,7 @@ class TrialResult(BaseModel):
     percent: float = 0.0
     # cost
     steps: int = 0
+    stop_reason: str | None = None  # why training ended before its step budget, with its steps
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     train_examples_per_second: float = 0.0

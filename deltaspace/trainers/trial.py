@@ -192,7 +192,7 @@ def _trial(
                     with clock("store"):
                         _save_trainable(model, Path(weights_path), built.applied, settings.seed)
         result.status, result.failure_reason = loop.status, loop.failure_reason
-        result.eval_curve, result.steps = loop.curve, loop.steps
+        result.eval_curve, result.steps, result.stop_reason = loop.curve, loop.steps, loop.stop_reason
         result.train_seconds, result.eval_seconds = loop.train_seconds, loop.eval_seconds
         result.train_examples_per_second = loop.examples / loop.train_seconds if loop.train_seconds else 0.0
         if loop.best is not None and loop.status != "failed":
