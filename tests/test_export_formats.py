@@ -95,6 +95,8 @@ def peft_prefix_logits(peft_model, batch, length: int) -> torch.Tensor:
         ("llama", preset("loha")),
         ("bert", preset("vera")),
         ("qwen2", preset("vera")),
+        ("bert", preset("ln_tuning")),
+        ("llama", preset("ln_tuning")),
         ("bert", preset("ia3")),
         ("gpt2", preset("ia3")),
         ("bert", PREFIXES),

@@ -11,7 +11,8 @@ peft keeps one tuner per adapter directory. A method converts when every delta i
 * IA3: scaling vectors on a projection's output (key, value, ...) or on the FFN-out input
   (``ffn_hidden``, peft's feed-forward IA3);
 * prefix tuning: P_k, P_v at every layer's self-attention heads (no reparameterisation MLP);
-* prompt tuning: the prompt vectors at the input embeddings.
+* prompt tuning: the prompt vectors at the input embeddings;
+* LN tuning: a method that trains only the layer norms (and the head), as peft's LNTuning copies.
 
 The task head and, for LoRA, trained biases go in as peft's ``modules_to_save`` and ``bias="all"``.
 Everything else raises `PeftExportError` naming each reason.
@@ -29,7 +30,7 @@ from deltaspace.space.errors import DeltaspaceError
 from deltaspace.space.forms import FORMS
 from deltaspace.space.method import MethodSpec
 
-from .peft_tensors import TENSOR_WRITERS, attached, head_modules, lora_ranks
+from .peft_tensors import TENSOR_WRITERS, attached, head_modules, layer_norm_modules, lora_ranks
 
 PEFT_TASK_TYPE = {
     "sequence_classification": "SEQ_CLS",
@@ -69,6 +70,8 @@ def peft_tuner(spec: MethodSpec, config: Any) -> str:
             problems.append(f"delta {i} ({why})")
         else:
             tuners.add(tuner)
+    if not spec.deltas and set(spec.trainable) in ({"layer_norms"}, {"head", "layer_norms"}):
+        return "ln_tuning"  # LN tuning: peft trains copies of the layer norms
     if not spec.deltas:
         problems.append(
             "it has no delta modules (its trained parameters are backbone weights: use --format merged)"
@@ -107,6 +110,10 @@ def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
         )
     if tuner == "prompt":
         return peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=lengths)
+    if tuner == "ln_tuning":
+        return peft.LNTuningConfig(
+            task_type=task_type, target_modules=layer_norm_modules(model), modules_to_save=heads or None
+        )
     conv1d = family_for(model.config).conv1d
     if tuner == "ia3":
         targets, feedforward = _ia3_modules(model)

@@ -151,6 +151,26 @@ def write_vera(model: Any, wrapped: Any) -> None:
         _copy(wrapped.base_model.vera_B["default"], projections.b, "vera_B")
 
 
+def layer_norm_modules(model: Any) -> list[str]:
+    """Paths of the backbone's layer norms (LN tuning's targets)."""
+    from deltaspace.methods.trainable import layer_norm_parameters
+
+    owned = {id(p) for p in layer_norm_parameters(model)}
+    return [
+        name
+        for name, module in model.named_modules()
+        if any(id(p) in owned for p in module.parameters(recurse=False))
+    ]
+
+
+def write_ln_tuning(model: Any, wrapped: Any) -> None:
+    for name in layer_norm_modules(model):
+        trained = model.get_submodule(name)
+        copy = _adapted(wrapped, name).ln_tuning_layers["default"]
+        for key, value in trained.named_parameters(recurse=False):
+            _copy(getattr(copy, key), value.detach(), f"{name}.{key}")
+
+
 def write_ia3(model: Any, wrapped: Any) -> None:
     for name, module in model.named_modules():
         if not isinstance(module, DeltaLinear):
@@ -198,4 +218,5 @@ TENSOR_WRITERS: dict[str, Callable[[Any, Any], None]] = {
     "ia3": write_ia3,
     "prefix": write_prefix,
     "prompt": write_prompt,
+    "ln_tuning": write_ln_tuning,
 }

@@ -17,6 +17,7 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | ia3 | scaling vectors on keys, values and the FFN inner activation (Liu et al. 2022) |
 | bitfit | every bias term of the backbone (attention, FFN, layer norms, pooler) plus the task head (Ben Zaken et al. 2022); Llama has no biases, so there it is the head alone |
 | full | every parameter trainable: the full fine-tuning reference |
+| ln_tuning | the layer norms' weights and biases plus the head (Zhao et al. 2024, "Tuning LayerNorm in Attention", ICLR; peft's LNTuning) |
 | rslora | LoRA's r=8, α=16 on W_q, W_v with rank-stabilised scaling s = α/√r = 16/√8 (Kalajdzievski 2023, eq. 4) |
 | pissa | LoRA r=8 on W_q, W_v initialised from W's top-8 singular triplets, W keeping the residual; s = 1 (α = r, as Meng et al. 2024 run PiSSA) |
 | olora | LoRA r=8, s=2 on W_q, W_v initialised from W's QR factors, W keeping the residual (Büyükakyüz 2024); the lora preset's r, s and targets, so the pair isolates the initialisation |
@@ -212,6 +213,15 @@ def _bitfit() -> MethodSpec:
 @register_preset("full")
 def _full() -> MethodSpec:
     return MethodSpec(name="full", trainable=("all",), description="Full fine-tuning (reference)")
+
+
+@register_preset("ln_tuning")
+def _ln_tuning() -> MethodSpec:
+    return MethodSpec(
+        name="ln_tuning",
+        trainable=("head", "layer_norms"),
+        description="LN tuning: only the layer norms (and the head) train (Zhao et al. 2024)",
+    )
 
 
 WEIGHT_POSITIONS = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")
