@@ -219,3 +219,28 @@ def test_status_timing_shows_the_phases_of_a_real_study(saved, tmp_path, capsys)
     assert record["trials"] == 2 and {"load", "build", "train", "evaluate"} <= record["phases"].keys()
     assert record["row_seconds"] >= record["wall_seconds"] > 0 and 0 < record["outside_share"] < 1
     assert "outside train + evaluate" in deltaspace("status", "timed", "--storage", url, "--timing")
+
+
+def test_latency_is_timed_once_per_design(saved, monkeypatch) -> None:
+    """Latency depends on a design's structure, not its learned values: a second seed of the same
+    design reuses the first one's timing; another design is timed afresh."""
+    from deltaspace.trainers import trial as trial_module
+    from deltaspace.trainers.evaluation import Evaluator
+    from deltaspace.trainers.trial import run_trial
+
+    model, data = saved
+    monkeypatch.setattr(trial_module, "_LATENCY", {})
+    calls: list[int] = []
+    original = Evaluator.latency_ms
+
+    def counting(self, batch_size: int, n_batches: int):
+        calls.append(batch_size)
+        return original(self, batch_size, n_batches)
+
+    monkeypatch.setattr(Evaluator, "latency_ms", counting)
+    settings = SETTINGS.model_copy(update={"adaptive_threads": False, "threads": 1})
+    first = run_trial(str(model), "lora", "sst2", data, settings, seed=0)
+    second = run_trial(str(model), "lora", "sst2", data, settings, seed=1)
+    assert calls == [1, 32] and second.latency_ms_batch1 == first.latency_ms_batch1 is not None
+    run_trial(str(model), "ia3", "sst2", data, settings, seed=0)
+    assert calls == [1, 32, 1, 32]

@@ -89,12 +89,20 @@ class ThreadGovernor:
         free = usable_cores() - others_busy
         return max(1, min(self.cap, int(free + 0.4)))
 
-    def start(self, probe_seconds: float = 0.2) -> int:
-        """Measure for ``probe_seconds`` (this process idle) and set torch's threads."""
-        if self.adaptive:
-            self._last = _sample()
-            time.sleep(probe_seconds)
-        return self._apply(self.threads_for(self.others_busy() if self.adaptive else None))
+    def begin(self) -> None:
+        """Start the first measurement window (the trial's loading runs inside it)."""
+        self._last = _sample()
+
+    def start(self, min_window: float = 0.1) -> int:
+        """Close the first window (sleeping out the rest of ``min_window``: /proc/stat counts in
+        10 ms ticks) and set torch's threads for the trial."""
+        if not self.adaptive:
+            return self._apply(self.cap)
+        if self._last is None:
+            self.begin()
+        if self._last is not None:
+            time.sleep(max(0.0, min_window - (time.monotonic() - self._last.wall)))
+        return self._apply(self.threads_for(self.others_busy()))
 
     def maybe_recheck(self) -> int | None:
         """Between steps: re-measure when ``recheck_seconds`` have passed; the new count or None."""

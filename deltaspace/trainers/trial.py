@@ -22,6 +22,7 @@ from .data import encode_cached, load_split
 from .evaluation import Evaluator
 from .loop import OnEval, train_loop
 from .measure import PeakMemory, PhaseClock, provenance
+from .precision import Precision, keep_master_weights, resolve_precision
 from .result import TrialResult
 from .settings import TrainSettings, default_lr
 from .tasks import TaskSpec, resolve_task
@@ -79,11 +80,14 @@ def run_trial(
     if data_dir is None and isinstance(task, str | Path) and Path(task).suffix in (".yaml", ".yml"):
         data_dir = Path(task).parent
 
-    def build() -> Built:
+    def build(precision: Precision) -> Built:
         from ..methods import apply_method, load_backbone
 
-        backbone, tok = load_backbone(model, head=head_for(spec), tokenizer=tokenizer, reuse_weights=True)
+        backbone, tok = load_backbone(
+            model, head=head_for(spec), tokenizer=tokenizer, reuse_weights=True, dtype=precision.dtype
+        )
         applied = apply_method(backbone, method_spec)
+        keep_master_weights(backbone)  # the head or layer norms a method trains: float32 masters
         return Built(applied.model, tok, applied.counts, applied)
 
     label = model if isinstance(model, str) else f"random {model.model_type} ({type(model).__name__})"
@@ -104,14 +108,14 @@ def train_and_evaluate(
 ) -> TrialResult:
     """Train and evaluate an already built model (its trainable parameters are those with
     ``requires_grad``). ``counts`` is the method's ParamCount; without it only trainable and
-    frozen totals are reported."""
+    frozen totals are reported. The model keeps its dtypes; ``settings.precision`` sets autocast."""
     settings = settings or TrainSettings()
     try:
         spec = resolve_task(task)
     except DeltaspaceError as exc:
         return TrialResult(status="failed", failure_reason=str(exc), seed=settings.seed)
     built = Built(model, tokenizer, counts)
-    return _trial(lambda: built, spec, data_dir, settings, method_name, model_label, on_eval)
+    return _trial(lambda _: built, spec, data_dir, settings, method_name, model_label, on_eval)
 
 
 def resolve_method(method: MethodSpec | str) -> MethodSpec:
@@ -133,7 +137,7 @@ def head_for(task: TaskSpec) -> Any:
 
 
 def _trial(
-    build: Callable[[], Built],
+    build: Callable[[Precision], Built],
     task: TaskSpec,
     data_dir: str | Path | None,
     settings: TrainSettings,
@@ -155,16 +159,15 @@ def _trial(
     threads = torch.get_num_threads()
     clock = PhaseClock()
     try:
+        precision = resolve_precision(settings.precision, device)
         with PeakMemory(device) as memory:
-            if device.type == "cpu":
-                governor = ThreadGovernor(settings.threads, settings.adaptive_threads)
-                with clock("threads"):
-                    governor.start(probe_seconds=0.1)
+            governor = ThreadGovernor(settings.threads, settings.adaptive_threads)
+            governor.begin()  # the cores others use are measured while this trial loads
             with clock("load"):
                 limits = {"train": settings.max_train_examples, "validation": settings.max_eval_examples}
                 rows = {split: load_split(task, split, data_dir, limit) for split, limit in limits.items()}
                 transformers.set_seed(settings.seed)
-                built = build()
+                built = build(precision)
             with clock("build"):
                 model = built.model.to(device)
                 _fill_counts(result, model, built.counts)
@@ -179,15 +182,21 @@ def _trial(
                 if built.applied is not None:
                     select_masks(built.applied, train, settings, device, evaluator.pad_id)
                     regularization = built.applied.regularization_loss
-            recheck = governor.maybe_recheck if device.type == "cpu" else None
+            recheck = None
+            if device.type == "cpu":
+                with clock("threads"):
+                    governor.start()
+                recheck = governor.maybe_recheck
             with clock("loop"):
                 loop = train_loop(
                     model, train, evaluator, settings, device, evaluator.pad_id, on_eval, regularization, recheck
                 )
             if loop.status == "complete":
                 with clock("latency"):
-                    result.latency_ms_batch1 = evaluator.latency_ms(1, settings.latency_batches)
-                    result.latency_ms_batch32 = evaluator.latency_ms(32, settings.latency_batches)
+                    identity = built.applied.spec.canonical_json() if built.applied is not None else method_name
+                    result.latency_ms_batch1, result.latency_ms_batch32 = _latency(
+                        evaluator, settings, (identity, model_label, data_label, str(device))
+                    )
                 if weights_path is not None:
                     with clock("store"):
                         _save_trainable(model, Path(weights_path), built.applied, settings.seed)
@@ -212,6 +221,26 @@ def _trial(
     finally:
         torch.set_num_threads(threads)
     return result
+
+
+_LATENCY: dict[tuple[object, ...], tuple[float | None, float | None]] = {}
+
+
+def _latency(
+    evaluator: Evaluator, settings: TrainSettings, identity: tuple[str, ...]
+) -> tuple[float | None, float | None]:
+    """Milliseconds per example at batch 1 and 32, measured once per method, model, data and
+    thread count in this process: latency depends on the method's structure, not on the values it
+    learned, so a worker that trains one design on several seeds or rates times it once."""
+    import torch
+
+    key = (*identity, settings.max_length, settings.latency_batches, torch.get_num_threads())
+    if key not in _LATENCY:
+        _LATENCY[key] = (
+            evaluator.latency_ms(1, settings.latency_batches),
+            evaluator.latency_ms(32, settings.latency_batches),
+        )
+    return _LATENCY[key]
 
 
 def _fill_counts(result: TrialResult, model: torch.nn.Module, counts: Any) -> None:
