@@ -16,12 +16,17 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from deltaspace.search.pareto import designs, study_objectives
+from deltaspace.search.trial_rows import rows_csv, trial_rows
 from deltaspace.storage import Storage, StudySummary, TrialRecord
 
+from .curves import curve_figure, curve_record
+from .examples import Example, examples
 from .figures import FIGURES, FigureOptions, build_figure
 from .pareto import ParetoRecord, pareto_record
 from .records import study_trials
-from .submit import StudyProblems, parse_study
+from .security import shorten
+from .submit import StudyProblems, Submission, parse_study, problem
 
 router = APIRouter(prefix="/api", tags=["studies"])
 
@@ -84,6 +89,44 @@ def list_studies(storage: StorageDep) -> list[StudySummary]:
     return storage.list_studies()
 
 
+class Validated(BaseModel):
+    """A study file that would be queued as it stands."""
+
+    name: str
+    n_trials: int | None
+    objectives: list[str]
+
+
+def _submission(text: str, storage: Storage, request: Request) -> Submission:
+    """The validated submission; StudyProblems also when its name is taken."""
+    submission = parse_study(text, request.app.state.base_dir, request.app.state.policy)
+    if any(s.name == submission.name for s in storage.list_studies()):
+        raise StudyProblems(
+            [
+                problem(
+                    ["name"],
+                    f"a study named {shorten(submission.name)!r} exists already; choose another name",
+                )
+            ]
+        )
+    return submission
+
+
+@router.post("/studies/validate", response_model=Validated, responses={422: {"model": Problems}})
+def validate_study(body: StudyIn, storage: StorageDep, request: Request) -> Any:
+    """Check a study YAML as ``POST /api/studies`` would, without queueing it (the launch page
+    calls this as you type): 200 with what would run, or 422 with each problem's field path."""
+    try:
+        submission = _submission(body.yaml, storage, request)
+    except StudyProblems as exc:
+        return JSONResponse({"detail": exc.problems}, status_code=422)
+    return Validated(
+        name=submission.name,
+        n_trials=submission.n_trials,
+        objectives=list(study_objectives(submission.spec_yaml)),
+    )
+
+
 @router.post("/studies", status_code=201, response_model=StudyOut, responses={422: {"model": Problems}})
 def submit_study(body: StudyIn, storage: StorageDep, request: Request) -> Any:
     """Validate a study YAML and queue it; a worker beside the database runs it."""
@@ -97,8 +140,50 @@ def submit_study(body: StudyIn, storage: StorageDep, request: Request) -> Any:
     return study_out(storage, submission.name)
 
 
-# Routes whose path ends in two segments come first: a study name may contain "/" (the
+@router.get("/examples", response_model=list[Example])
+def example_studies() -> tuple[Example, ...]:
+    """The example study files (``examples/``), starting points for the launch page."""
+    return examples()
+
+
+# Routes whose path ends in more segments come first: a study name may contain "/" (the
 # path converter matches it), and "NAME/figures/pareto" must not match "{name}/pareto".
+@router.get("/studies/{name:path}/trials/{number}/figures/curve")
+def trial_curve(name: str, number: int, storage: StorageDep) -> Response:
+    """The trial's learning curve, one line per seed of its design, as plotly JSON."""
+    trial = storage.get_trial(name, number)
+    trials = storage.list_trials(name)
+    design = next((d for d in designs(trials, study_objectives(storage.get_study(name).spec_yaml))
+                   if number in d.numbers), None)  # fmt: skip
+    members = design.trials if design else (trial,)
+    reported = {t.number: storage.intermediate_scores(name, t.number) for t in members}
+    record = curve_record(number, members, reported, design.seeds if design else None)
+    return figure_response(curve_figure(record, f"Learning curve: trial {number}"))
+
+
+@router.get("/studies/{name:path}/trials/{number}", response_model=TrialRecord)
+def get_trial(name: str, number: int, storage: StorageDep) -> TrialRecord:
+    """One trial's stored record."""
+    return storage.get_trial(name, number)
+
+
+@router.get(
+    "/studies/{name:path}/trials.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def trials_csv(name: str, storage: StorageDep) -> Response:
+    """Every trial as CSV (``deltaspace status NAME --csv``): its design's seed mean, 95%
+    interval and front flag, sampled values and metrics."""
+    rows = trial_rows(storage.list_trials(name), study_objectives(storage.get_study(name).spec_yaml))
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{name}-trials.csv")
+    return Response(
+        rows_csv(rows),
+        media_type="text/csv",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 def figure_options(
     color_by: str | None = None,
     band: Annotated[

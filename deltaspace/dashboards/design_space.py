@@ -27,6 +27,7 @@ from .style import SCORE_TITLE, colors, layout, text
 
 MAX_SIZES = 6
 COLS = 2
+LEGEND_SPACE = 0.24  # between the columns, in parts of the width: the left panels' legends
 
 
 def in_band(points: Sequence[Point], band: tuple[float, float] | None) -> list[Point]:
@@ -105,8 +106,8 @@ def edf_figure(record: EdfRecord, title: str = "Score distribution per dimension
     dims = list(record.panels)
     rows = max(1, -(-len(dims) // COLS))
     fig = make_subplots(
-        rows=rows, cols=COLS, subplot_titles=[text(d) for d in dims], vertical_spacing=0.12 / rows * 3,
-        horizontal_spacing=0.08,
+        rows=rows, cols=COLS, subplot_titles=[text(d) for d in dims], vertical_spacing=0.3 / rows,
+        horizontal_spacing=LEGEND_SPACE,
     )  # fmt: skip
     legends = {}
     for i, dim in enumerate(dims):
@@ -125,15 +126,15 @@ def edf_figure(record: EdfRecord, title: str = "Score distribution per dimension
                 ),
                 row=row, col=col,
             )  # fmt: skip
-        xaxis = fig.get_subplot(row, col).xaxis
-        yaxis = fig.get_subplot(row, col).yaxis
-        x_end = xaxis.domain[1]
-        y_start = yaxis.domain[0]
-        legends[legend] = {
-            "x": x_end, "y": y_start, "xanchor": "right", "yanchor": "bottom", "font": {"size": 10},
-            "bgcolor": "rgba(255,255,255,0.8)", "title": {"text": text(dim)},
+        subplot = fig.get_subplot(row, col)
+        legends[legend] = {  # beside its panel, in the space between the columns (or the margin)
+            "x": subplot.xaxis.domain[1] + 0.01, "y": subplot.yaxis.domain[1], "xanchor": "left",
+            "yanchor": "top", "font": {"size": 10}, "title": {"text": text(dim)},
         }  # fmt: skip
     fig.update_xaxes(title_text=SCORE_TITLE)
-    fig.update_yaxes(title_text="share of designs ≤ score", range=[0, 1.02], tickformat=".0%")
-    fig.update_layout(**layout(title + band_text(record.band), height=360 * rows), **legends)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_yaxes(title_text="share of designs ≤ score", col=1)
+    fig.update_layout(
+        **layout(title + band_text(record.band), height=360 * rows, margin={"r": 190}), **legends
+    )
     return fig

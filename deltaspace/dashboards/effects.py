@@ -56,6 +56,20 @@ def effects_record(
     return EffectsRecord(band=band, panels=panels)
 
 
+def _y_range(effects: list[Effect]) -> list[float] | None:
+    """The means with their intervals, which may reach no further than the spread of the means
+    (at least 0.05) beyond them: a value with two designs can have an interval wider than the
+    scale, and it would flatten the others."""
+    if not effects:
+        return None
+    means = [e.mean for e in effects]
+    reach = max(max(means) - min(means), 0.05)
+    low = max(min(means) - reach, min(e.low if e.low is not None else e.mean for e in effects))
+    high = min(max(means) + reach, max(e.high if e.high is not None else e.mean for e in effects))
+    pad = 0.05 * (high - low) or 0.01
+    return [low - pad, high + pad]
+
+
 def effects_figure(
     record: EffectsRecord, title: str = "Marginal effect of each dimension value"
 ) -> go.Figure:
@@ -68,7 +82,7 @@ def effects_figure(
         effects = record.panels[dim]
         fig.add_trace(
             go.Scatter(
-                x=[text(e.value) for e in effects],
+                x=[f"{text(e.value)} (n={e.n})" for e in effects],
                 y=[e.mean for e in effects],
                 error_y={
                     "type": "data", "symmetric": False,
@@ -87,6 +101,7 @@ def effects_figure(
             ),
             row=i // COLS + 1, col=i % COLS + 1,
         )  # fmt: skip
+        fig.update_yaxes(range=_y_range(effects), row=i // COLS + 1, col=i % COLS + 1)
     fig.update_yaxes(title_text="mean " + SCORE_TITLE)
     fig.update_xaxes(type="category", tickangle=-30)
     return fig.update_layout(**layout(title + band_text(record.band), height=340 * rows))

@@ -28,7 +28,8 @@ from .style import PARAMS_TITLE, SCORE_TITLE, colors, layout, text
 LABEL_FONT = 11
 LABEL_GAP_PX = 17  # one label line plus air
 LABEL_CHARS = 34
-MARGIN = {"l": 70, "r": 250, "t": 70, "b": 150}  # fixed (no autoexpand): label geometry depends on it
+MARGIN = {"l": 70, "r": 250, "t": 70, "b": 200}
+LEGEND_DROP_PX = 95  # the legend starts this far below the plot (under the two-line ticks and title)  # fixed (no autoexpand): label geometry depends on it
 MIN_HEIGHT = 620
 
 
@@ -223,7 +224,7 @@ def _errors(points: list[Point]) -> dict[str, Any]:
     }
 
 
-def _scatter(points: list[Point], color: str, name: str, front: bool) -> go.Scatter:
+def _scatter(points: list[Point], color: str, name: str, front: bool, legend: bool) -> go.Scatter:
     return go.Scatter(
         x=[_x(p) for p in points],
         y=[p.score for p in points],
@@ -231,7 +232,7 @@ def _scatter(points: list[Point], color: str, name: str, front: bool) -> go.Scat
         mode="markers",
         name=text(name),
         legendgroup=text(name),
-        showlegend=front or not any(p.on_front for p in points),
+        showlegend=legend,
         marker={"color": color, "size": 10 if front else 8, "opacity": 1.0 if front else 0.3},
         text=[hover(p) for p in points],
         customdata=[[p.study, p.number] for p in points],
@@ -310,10 +311,11 @@ def pareto_figure(record: ParetoRecord, title: str = "Pareto front") -> go.Figur
     palette = colors(p.color for p in record.points)
     for label, color in palette.items():
         group = [p for p in record.points if p.color == label]
+        has_front = any(p.on_front for p in group)
         for front in (False, True):
             chosen = [p for p in group if p.on_front == front]
-            if chosen:
-                fig.add_trace(_scatter(chosen, color, label, front))
+            if chosen:  # one legend entry per group: its front points' when it has any
+                fig.add_trace(_scatter(chosen, color, label, front, legend=front or not has_front))
     fig.add_trace(_front_trace(record))
     presets = [p for p in record.points if p.preset]
     if presets:
@@ -341,7 +343,11 @@ def pareto_figure(record: ParetoRecord, title: str = "Pareto front") -> go.Figur
             annotation_text=f"budget {_si(record.budget_params)}", annotation_position="top left",
             annotation_font_color="#b00",
         )  # fmt: skip
-    legend = {"title": {"text": text(record.color_by)}, "orientation": "h", "y": -0.16, "yanchor": "top"}
+    plot_px = record.height - MARGIN["t"] - MARGIN["b"]
+    legend = {
+        "title": {"text": text(record.color_by)}, "orientation": "h", "y": -LEGEND_DROP_PX / plot_px,
+        "yanchor": "top",
+    }  # fmt: skip
     margin = {**MARGIN, "autoexpand": False}
     fig.update_layout(**layout(title, legend=legend, height=record.height, margin=margin))
     for annotation in _label_annotations(record) if record.labels else []:
@@ -351,6 +357,10 @@ def pareto_figure(record: ParetoRecord, title: str = "Pareto front") -> go.Figur
     if record.x_range is not None and record.y_range is not None:
         fig.update_xaxes(range=list(record.x_range))
         fig.update_yaxes(range=list(record.y_range))
+    if not record.points:
+        fig.add_annotation(
+            text="no complete trial yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5
+        )
     backbone = backbone_size(record.points)
     if record.points and backbone:
         _percent_ticks(fig, record.points, backbone)

@@ -73,12 +73,16 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
         if loc:
             out.append(problem(loc, msg, err["type"]))
             continue
+        parts: list[tuple[list[str], str]] = []
         for part in msg.split("; "):  # a whole-study check lists "path: why" problems
             path, sep, why = part.partition(": ")
-            if sep and _FIELD_PATH.fullmatch(path):
-                out.append(problem(path.split("."), why))
+            if sep and _FIELD_PATH.fullmatch(path) and path.split(".")[0] in StudySpec.model_fields:
+                parts.append((path.split("."), why))
+            elif parts:  # "...; presets: a, b": the allowed values of the problem before
+                parts[-1] = (parts[-1][0], f"{parts[-1][1]}; {part}")
             else:
-                out.append(problem([], part))
+                parts.append(([], part))
+        out.extend(problem(path, why) for path, why in parts)
     if len(out) > MAX_PROBLEMS:
         out[MAX_PROBLEMS:] = [problem([], f"and {len(out) - MAX_PROBLEMS} more problems")]
     return out

@@ -33,10 +33,10 @@ def render_status(status: dict[str, Any]) -> Group:
     table = Table(title="best front so far", title_justify="left", show_edge=False)
     columns = ("trial", "method", *status["objectives"], "seeds", "% backbone")
     for column in columns:
-        table.add_column(
-            "score ± 95% CI" if column == "score" else column,
-            justify="left" if column == "method" else "right",
-        )
+        if column == "score":
+            table.add_column("score ± 95% CI", justify="right", no_wrap=True)
+        else:
+            table.add_column(column, justify="left" if column == "method" else "right")
     for row in status["front"][:FRONT_ROWS]:
         values = [_score(row) if o == "score" else _fmt(row[o]) for o in status["objectives"]]
         table.add_row(

@@ -6,6 +6,11 @@ looks (``recover_stale``), which also fails its ``ds_`` row and enqueues the sam
 again under the same deltaspace trial number (``ds_number``, a user attribute Optuna's retry
 copies).
 
+Objectives are named on the Optuna study (``score``, ``delta_params``, ...), so tools that open
+it (optuna-dashboard) show them by name; the pruning companion of a multi-objective study
+(``<study>::pruning``) names itself an internal helper there, and deltaspace's own lists, which
+read the ``ds_`` tables, never show it.
+
 Deltaspace trial numbers are Optuna's, except that a re-run keeps the number of the trial it
 replaces: the re-run's own Optuna number (like a surplus trial's) never appears in ``ds_`` tables.
 
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
     import optuna
 
 NUMBER_ATTR = "ds_number"
+HELPER_ATTR = "deltaspace_internal_helper"
 COUNTED_FAILURE_ATTR = "ds_status"
 MAX_RETRIES = 3
 
@@ -74,7 +80,7 @@ def open_study(plan: StudyPlan, storage: optuna.storages.BaseStorage, optuna_nam
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = plan.spec.search
     grid = len(plan.grid) if plan.grid else None
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=optuna_name,
         storage=storage,
         sampler=make_sampler(search.sampler.name, SamplerArgs(search.sampler.options, search.seed, grid)),
@@ -82,6 +88,16 @@ def open_study(plan: StudyPlan, storage: optuna.storages.BaseStorage, optuna_nam
         directions=plan.spec.directions,
         load_if_exists=True,
     )
+    name_metrics(study, list(plan.spec.objectives))
+    return study
+
+
+def name_metrics(study: optuna.Study, names: list[str]) -> None:
+    """Name the study's objectives (optuna-dashboard shows "score", "delta_params" instead of
+    "0", "1"); written once, when the study has no names yet."""
+    if study.metric_names is None:
+        with quiet_optuna():  # set_metric_names is experimental
+            study.set_metric_names(names)
 
 
 def open_companion(
@@ -92,13 +108,21 @@ def open_companion(
 
     if len(plan.spec.objectives) == 1 or plan.spec.search.pruner.name == "none":
         return None
-    return optuna.create_study(
+    companion = optuna.create_study(
         study_name=companion_name(study.study_name),
         storage=storage,
         pruner=make_pruner(plan.spec.search.pruner.name, plan.spec.search.pruner.options),
         direction="maximize",
         load_if_exists=True,
     )
+    name_metrics(companion, ["score (pruning only)"])
+    if HELPER_ATTR not in companion.user_attrs:  # what optuna-dashboard shows on its page
+        companion.set_user_attr(
+            HELPER_ATTR,
+            f"internal helper of the deltaspace study {study.study_name!r}: it only decides whether "
+            "to prune a trial on its intermediate scores; the results are in that study",
+        )
+    return companion
 
 
 def ds_number(trial: optuna.Trial) -> int:

@@ -1,5 +1,6 @@
-// The pages read the JSON API: figures load as plotly JSON, the launch form posts YAML,
-// and a study page polls its status while it runs, reloading when anything changed.
+// The pages read the JSON API: figures load as plotly JSON (a front's points open their trial),
+// the launch form checks and posts YAML, and a study page polls its status while it is queued or
+// runs, reloading when anything changed (a worker picked it up, a trial finished).
 
 // The API call of every page. A service started with DELTASPACE_API_TOKEN answers 401 until the
 // request carries "Authorization: Bearer TOKEN": the page asks once and keeps the token for the
@@ -24,6 +25,14 @@ async function drawFigure(div, url) {
   const figure = await response.json();
   await Plotly.react(div, figure.data, figure.layout, { responsive: true });
   div.dataset.loaded = "1";
+  if (div.dataset.click === "trial" && !div.dataset.clickBound) {
+    // a point carries [study, trial number]: clicking it opens the trial's page
+    div.on("plotly_click", (event) => {
+      const key = event.points[0] && event.points[0].customdata;
+      if (Array.isArray(key)) location.href = "/studies/" + encodeURIComponent(key[0]) + "/trials/" + key[1];
+    });
+    div.dataset.clickBound = "1";
+  }
 }
 
 async function loadFigures() {
@@ -31,13 +40,17 @@ async function loadFigures() {
   document.body.dataset.figuresLoaded = "1";
 }
 
-function recolorSelects() {
-  document.querySelectorAll("select[data-recolor]").forEach((select) => {
-    const div = document.getElementById(select.dataset.recolor);
-    select.addEventListener("change", () => {
+// A figure's options (colour groups, a band of parameters) go into its URL's query.
+function optionSelects() {
+  document.querySelectorAll("select[data-figure][data-option]").forEach((select) => {
+    const div = document.getElementById(select.dataset.figure);
+    select.addEventListener("change", async () => {
       const url = new URL(div.dataset.figureUrl, location.href);
-      url.searchParams.set("color_by", select.value);
-      drawFigure(div, url.toString());
+      if (select.value) url.searchParams.set(select.dataset.option, select.value);
+      else url.searchParams.delete(select.dataset.option);
+      div.dataset.figureUrl = url.pathname + url.search;
+      delete div.dataset.loaded;
+      await drawFigure(div, div.dataset.figureUrl);
     });
   });
 }
@@ -59,18 +72,67 @@ function watchStatus() {
 function showProblems(list, problems) {
   list.replaceChildren(...problems.map((p) => {
     const item = document.createElement("li");
-    item.textContent = (p.path ? p.path + ": " : "") + p.msg;
+    if (p.path) {
+      const path = document.createElement("code");
+      path.textContent = p.path;
+      item.append(path, ": ");
+    }
+    item.append(p.msg);
     return item;
   }));
 }
 
+function problemsOf(body) {
+  return Array.isArray(body.detail) ? body.detail : [{ path: "", msg: String(body.detail) }];
+}
+
+// The study is checked as you type (POST /api/studies/validate, a moment after the last key):
+// a valid one says what would run, an invalid one lists each problem with its field path.
 function launchForm() {
   const form = document.getElementById("launch-form");
   if (!form) return;
   const text = document.getElementById("study-yaml");
+  const list = document.getElementById("launch-errors");
+  const state = document.getElementById("validation");
+  let timer = null, asked = 0;
+  const show = (kind, message, problems) => {
+    state.dataset.state = kind;
+    state.textContent = message;
+    showProblems(list, problems);
+  };
+  const validate = async () => {
+    if (!text.value.trim()) { show("empty", "Type or load a study to check it.", []); return; }
+    const mine = ++asked;
+    state.dataset.state = "checking";
+    const response = await api("/api/studies/validate", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ yaml: text.value }),
+    });
+    if (mine !== asked) return;  // a newer check is under way
+    const body = await response.json();
+    if (response.ok) {
+      const trials = body.n_trials === null ? "until its timeout" : body.n_trials + " trials";
+      show("ok", "Valid: study " + body.name + ", " + trials + ", objectives " + body.objectives.join(", ") + ".", []);
+    } else {
+      const problems = problemsOf(body);
+      show("problems", problems.length + " problem" + (problems.length === 1 ? "" : "s") + ":", problems);
+    }
+  };
+  const soon = () => { clearTimeout(timer); timer = setTimeout(validate, 400); };
+  text.addEventListener("input", soon);
   document.getElementById("study-file").addEventListener("change", async (event) => {
     const file = event.target.files[0];
-    if (file) text.value = await file.text();
+    if (file) { text.value = await file.text(); validate(); }
+  });
+  const example = document.getElementById("example");
+  let examples = null;
+  example.addEventListener("change", async () => {
+    if (!example.value) return;
+    if (examples === null) {
+      const response = await api("/api/examples");
+      examples = response.ok ? await response.json() : [];
+    }
+    const chosen = examples.find((e) => e.name === example.value);
+    if (chosen) { text.value = chosen.yaml; validate(); }
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -79,8 +141,7 @@ function launchForm() {
     });
     const body = await response.json();
     if (response.ok) { location.href = "/studies/" + encodeURIComponent(body.name); return; }
-    const problems = Array.isArray(body.detail) ? body.detail : [{ path: "", msg: String(body.detail) }];
-    showProblems(document.getElementById("launch-errors"), problems);
+    show("problems", "Not queued:", problemsOf(body));
   });
 }
 
@@ -112,7 +173,7 @@ function apiLinks() {
 }
 
 loadFigures();
-recolorSelects();
+optionSelects();
 watchStatus();
 launchForm();
 cancelButton();
