@@ -334,3 +334,24 @@ def test_report_command(storage: Storage, tmp_path: Path) -> None:
     assert out.stat().st_size > 1_000_000  # plotly.js itself
     missing = CliRunner().invoke(cli.app, ["report", "nope", "-o", str(out), "--storage", storage.url])
     assert "no study named 'nope'" in str(missing.exception)
+
+
+def test_front_table_says_better_only_when_the_paired_interval_clears_zero(tmp_path: Path) -> None:
+    from deltaspace.dashboards.front_table import front_table_record
+
+    storage = Storage(f"sqlite:///{tmp_path / 'pairs.db'}")
+    a, b, c = ({0: 0.70, 1: 0.72, 2: 0.71}, {0: 0.80, 1: 0.83, 2: 0.81}, {0: 0.84, 1: 0.79, 2: 0.86})
+    fill_study(storage, "pairs", [
+        Planned(preset("ia3"), params=1_000, score=float(np.mean(list(a.values()))), seed_scores=a),
+        Planned(preset("lora"), params=2_000, score=float(np.mean(list(b.values()))), seed_scores=b),
+        Planned(preset("prefix"), params=3_000, score=float(np.mean(list(c.values()))), seed_scores=c),
+    ])  # fmt: skip
+    table = front_table_record(study_trials(storage, "pairs"))
+    assert [r.method_name for r in table.rows] == ["ia3", "lora", "prefix"]
+    assert [r.verdict for r in table.rows] == [None, "better", "within noise"]
+    diffs = [b[s] - a[s] for s in range(3)]
+    low, high = scipy_stats.t.interval(0.95, 2, loc=np.mean(diffs), scale=scipy_stats.sem(diffs))
+    assert table.rows[1].versus == f"vs ia3: {np.mean(diffs):+.4f} [{low:+.4f}, {high:+.4f}] over 3 seeds"
+    assert table.rows[0].score.endswith("(3 seeds)")
+    html = report_html(storage, "pairs")
+    assert 'id="front-table"' in html and "within noise" in html

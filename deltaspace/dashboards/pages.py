@@ -17,6 +17,7 @@ from deltaspace.search.pareto import interval_text
 from .api import StorageDep
 from .examples import examples
 from .figures import FIGURES
+from .front_table import front_table_record
 from .records import DIMENSIONS, study_trials, trial_points
 from .table import table_record
 from .templates import render
@@ -72,6 +73,7 @@ def study_page(name: str, storage: StorageDep) -> HTMLResponse:
             for k in FIGURES.values()
         ],
         table=table_record(data.trials),
+        front=front_table_record(data),
         trial_links=True,
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 from deltaspace.outputs import writable_file, write_text
 
 from .figures import FIGURES, build_figure
+from .front_table import front_table_record
 from .records import study_trials
 from .table import table_record
 from .templates import render
@@ -34,6 +35,7 @@ def report_html(storage: Any, study_name: str) -> str:
         counts=storage.trial_counts(study_name),
         figures=figures,
         table=table_record(trials),
+        front=front_table_record(data),
     )
 
 
