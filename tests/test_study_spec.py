@@ -88,12 +88,14 @@ def test_sampling_is_conditional_on_the_form() -> None:
     for p in points:
         assert p.problem is None, p.problem
         by_form.setdefault(p.method.deltas[0].form, set()).add(frozenset(p.params))
-    # bottlenecks have an activation; prefixes only a size (always parallel, gated by λ(x))
+    # bottlenecks have an activation; prefixes only a size (always parallel, gated by λ(x)); the
+    # study names no learning rate, so each point draws one from its form's range by a quantile
+    lr = "train.lr_quantile"
     assert by_form["bottleneck"] == {
-        frozenset({"free.0.form", "free.0.composition", "free.0.activation", "free.0.size"})
+        frozenset({"free.0.form", "free.0.composition", "free.0.activation", "free.0.size", lr})
     }
-    assert by_form["low_rank"] == {frozenset({"free.0.form", "free.0.composition", "free.0.size"})}
-    assert by_form["prefix"] == {frozenset({"free.0.form", "free.0.size"})}
+    assert by_form["low_rank"] == {frozenset({"free.0.form", "free.0.composition", "free.0.size", lr})}
+    assert by_form["prefix"] == {frozenset({"free.0.form", "free.0.size", lr})}
     assert len(points) == 2 * 2 * 2 + 2 * 2 + 2  # bottleneck, low-rank, prefix
     scaled = [p for p in points if p.method.deltas[0].composition == "scaled"]
     assert scaled and all(p.method.deltas[0].scale == 4.0 for p in scaled)
@@ -112,7 +114,7 @@ def test_invalid_combination_carries_the_deltaspec_message() -> None:
 
 
 def test_presets_sizes_overrides_and_optional_slots() -> None:
-    s = spec(methods={"lora": {"size": [2, 16]}, "mam": {"deltas": {1: {"size": 64, "composition": ["add", "scaled"]}}},
+    s = spec(training={"lr": 1e-3}, methods={"lora": {"size": [2, 16]}, "mam": {"deltas": {1: {"size": 64, "composition": ["add", "scaled"]}}},
                       "plus": {"slots": [{"form": "low_rank", "position": "query", "size": 4},
                                          {"optional": True, "form": "prefix", "position": "attn_heads", "size": 5}]}})  # fmt: skip
     lora = sample_point(FixedTrial({"method": "lora", "lora.size": 16}), s).method
@@ -150,7 +152,7 @@ def test_slots_have_every_deltaspec_field() -> None:
 
 
 def test_weight_level_forms_sample_their_own_fields() -> None:
-    s = spec(methods={"w": {"slots": [{"form": ["magnitude_mask", "low_rank", "weight_adapter"], "position": "query",
+    s = spec(training={"lr": 1e-3}, methods={"w": {"slots": [{"form": ["magnitude_mask", "low_rank", "weight_adapter"], "position": "query",
                                        "fraction": [0.01, 0.1], "size": [4], "activation": ["relu", "tanh"]}]}})  # fmt: skip
     points = [p for _, p in enumerate_points(s, 100)]
     assert all(p.problem is None for p in points), [p.problem for p in points]
@@ -158,3 +160,25 @@ def test_weight_level_forms_sample_their_own_fields() -> None:
     assert names["magnitude_mask"] == {"w.0.form", "w.0.fraction"}
     assert names["weight_adapter"] == {"w.0.form", "w.0.activation"}  # size fixed: not a parameter
     assert names["low_rank"] == {"w.0.form"}
+
+
+def test_each_design_draws_its_rate_from_its_own_range() -> None:
+    """A study that names no rate: a point's rate is the sampled quantile of its own form's
+    log-uniform range (prefixes far above adapters); a pinned rate or a grid draws nothing."""
+    import math
+
+    from deltaspace.space.forms import FORMS
+
+    s = spec(methods={"lora": {"size": [8]}, "prefix": {"size": [10]}})
+    for q in (0.0, 0.3, 1.0):
+        for arm, form in (("lora", "low_rank"), ("prefix", "prefix")):
+            point = sample_point(FixedTrial({"method": arm, "train.lr_quantile": q}), s)
+            rates = FORMS[form].learning_rate
+            expected = math.exp(math.log(rates.low) * (1 - q) + math.log(rates.high) * q)
+            assert point.training["lr"] == pytest.approx(expected, rel=1e-12)
+    assert FORMS["prefix"].learning_rate.low > FORMS["low_rank"].learning_rate.low
+    pinned = sample_point(FixedTrial({"method": "lora"}), spec(training={"lr": 1e-3}, methods={"lora": {}}))
+    assert pinned.training["lr"] == 1e-3 and "train.lr_quantile" not in pinned.params
+    grid = spec(search={"sampler": "grid"}, methods={"lora": {"size": [8]}})
+    point = sample_point(FixedTrial({}), grid)
+    assert point.training["lr"] == FORMS["low_rank"].learning_rate.default and not point.params

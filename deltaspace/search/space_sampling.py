@@ -16,6 +16,7 @@ whole space (``enumerate_points``: a depth-first walk over every categorical dec
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ from pydantic import ValidationError
 
 from ..space.delta import FORM_DEFAULTS, DeltaSpec
 from ..space.dimensions import MASK_FORMS, SIZED_FORMS
+from ..space.forms import LearningRate
+from ..space.learning_rates import learning_rate_range
 from ..space.method import MethodSpec
 from ..space.presets import preset
 from ..space.study import StudySpec
@@ -136,13 +139,30 @@ def sample_point(trial: TrialLike, spec: StudySpec) -> SampledPoint:
     if arm.trainable is not None:
         trainable = suggest(f"{arm_name}.trainable", arm.trainable)
     training = {name: suggest(f"train.{name}", dim) for name, dim in spec.training.items()}
+    # No rate in the study: each design gets one from its own range (space.learning_rates), drawn
+    # log-uniformly through a quantile the sampler learns across forms (0.5: the range's middle).
+    # A grid study takes each design's default rate instead (a grid cannot enumerate a range).
+    own_rate = "lr" not in spec.training
+    grid = spec.search.sampler.name == "grid"
+    quantile = suggest(LR_QUANTILE, FloatRange(low=0.0, high=1.0)) if own_rate and not grid else None
     fields = {"name": arm_name, "deltas": deltas, "trainable": list(trainable)}
     try:
         method = MethodSpec.model_validate(fields)
     except ValidationError as exc:
         problem = format_validation_error(exc, "method").removeprefix("invalid method: ")
         return SampledPoint(arm_name, suggest.params, None, fields, training, problem)
+    if own_rate:
+        rates = learning_rate_range(method)
+        training["lr"] = rates.default if quantile is None else rate_at_quantile(rates, quantile)
     return SampledPoint(arm_name, suggest.params, method, fields, training)
+
+
+LR_QUANTILE = "train.lr_quantile"
+
+
+def rate_at_quantile(rates: LearningRate, quantile: float) -> float:
+    """The rate ``quantile`` of the way through ``rates`` on a log scale (0: low, 1: high)."""
+    return float(math.exp(math.log(rates.low) + quantile * (math.log(rates.high) - math.log(rates.low))))
 
 
 def _sample_slot(suggest: _Suggester, prefix: str, slot: Slot, base: dict[str, Any]) -> list[dict[str, Any]]:
