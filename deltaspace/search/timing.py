@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-TRAINING_PHASES = ("train", "evaluate")
+TRAINING_PHASES = ("train", "evaluate", "evaluate_full")
 
 
 def timing_record(trials: list[Any]) -> dict[str, Any]:

@@ -69,7 +69,8 @@ class PhaseClock:
     split (train, evaluate, report) and ``wall``, the seconds since the clock was made.
 
     Phases: ``threads`` (choosing CPU threads), ``load`` (data rows, backbone, tokenizer), ``build``
-    (deltas, device, tokenization, mask selection), ``train``, ``evaluate``, ``report``
+    (deltas, device, tokenization, mask selection), ``train``, ``evaluate`` (in the loop),
+    ``evaluate_full`` (the best weights on the whole split, after a loop that scored a subset), ``report``
     (intermediate scores stored, pruning asked), ``loop_other`` (the loop's remaining bookkeeping),
     ``latency``, ``store`` (weights written) and ``record`` (provenance)."""
 

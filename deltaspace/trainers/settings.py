@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..space.forms import FORMS
 from ..space.learning_rates import FULL_FINE_TUNING, HEAD_ONLY, learning_rate_range
+from .precision import PrecisionSetting
 
 if TYPE_CHECKING:
     from ..space import MethodSpec
@@ -46,6 +47,9 @@ class TrainSettings(BaseModel):
     max_target_length: int = Field(default=64, ge=1)
     num_beams: int = Field(default=1, ge=1)
     eval_every: int | None = Field(default=None, ge=1)
+    # intermediate evaluations on a fixed stratified subset of this many examples; the reported
+    # score is the whole split's, from the best weights (trainers/subsets.py)
+    eval_subset: int | None = Field(default=None, ge=1)
     patience: int | None = Field(default=None, ge=1)
     grad_clip: float | None = Field(default=1.0, gt=0)
     seed: int = Field(default=0, ge=0)
@@ -56,6 +60,7 @@ class TrainSettings(BaseModel):
     max_eval_examples: int | None = Field(default=None, ge=1)
     latency_batches: int = Field(default=3, ge=0)
     selection_steps: int = Field(default=20, ge=1)  # LT-SFT: full fine-tuning steps that pick the mask
+    precision: PrecisionSetting = "auto"  # fp32 | bf16 | fp16 | auto (trainers/precision.py)
 
     @model_validator(mode="after")
     def _patience_needs_evals(self) -> TrainSettings:

@@ -25,6 +25,7 @@ from .measure import PeakMemory, PhaseClock, provenance
 from .precision import Precision, keep_master_weights, resolve_precision
 from .result import TrialResult
 from .settings import TrainSettings, default_lr
+from .subsets import strata, stratified_indices, subset
 from .tasks import TaskSpec, resolve_task
 from .threads import ThreadGovernor
 
@@ -178,6 +179,10 @@ def _trial(
                     for split in limits
                 )  # fmt: skip
                 evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
+                steering = evaluator  # what the loop's evaluations score: the split, or a subset of it
+                if settings.eval_every and settings.eval_subset and settings.eval_subset < len(valid):
+                    chosen = stratified_indices(strata(valid.references, task.kind), settings.eval_subset)
+                    steering = Evaluator(model, task, subset(valid, chosen), built.tokenizer, settings, device)
                 regularization = None
                 if built.applied is not None:
                     select_masks(built.applied, train, settings, device, evaluator.pad_id)
@@ -189,8 +194,12 @@ def _trial(
                 recheck = governor.maybe_recheck
             with clock("loop"):
                 loop = train_loop(
-                    model, train, evaluator, settings, device, evaluator.pad_id, on_eval, regularization, recheck
+                    model, train, steering, settings, device, evaluator.pad_id, on_eval, regularization, recheck
                 )
+            final = None
+            if steering is not evaluator and loop.status == "complete":
+                with clock("evaluate_full"):  # the best weights (restored by the loop) on the whole split
+                    final = evaluator()
             if loop.status == "complete":
                 with clock("latency"):
                     identity = built.applied.spec.canonical_json() if built.applied is not None else method_name
@@ -206,6 +215,9 @@ def _trial(
         result.train_examples_per_second = loop.examples / loop.train_seconds if loop.train_seconds else 0.0
         if loop.best is not None and loop.status != "failed":
             result.score, result.metrics = loop.best.score, dict(loop.best.metrics)
+        if final is not None:
+            result.score, result.metrics = final[0], dict(final[1])
+            result.eval_seconds += clock.seconds["evaluate_full"]
         result.peak_memory_mb = memory.mb
         with clock("record"):
             result.provenance = provenance(model_label, data_label, device)
