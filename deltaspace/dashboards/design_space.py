@@ -131,6 +131,10 @@ def edf_figure(record: EdfRecord, title: str = "Score distribution per dimension
             "x": subplot.xaxis.domain[1] + 0.01, "y": subplot.yaxis.domain[1], "xanchor": "left",
             "yanchor": "top", "font": {"size": 10}, "title": {"text": text(dim)},
         }  # fmt: skip
+    scores = [x for curves in record.panels.values() for c in curves for x in c.scores]
+    if scores:  # a little room either side, so that a step at the extreme score stays visible
+        pad = 0.03 * (max(scores) - min(scores)) or 0.01
+        fig.update_xaxes(range=[min(scores) - pad, max(scores) + pad])
     fig.update_xaxes(title_text=SCORE_TITLE)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     fig.update_yaxes(title_text="share of designs ≤ score", col=1)
