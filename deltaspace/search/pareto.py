@@ -165,6 +165,7 @@ def status_record(storage: Storage, name: str, objectives: Sequence[str] | None 
         counts[t.status] = counts.get(t.status, 0) + 1
     done = sum(n for s, n in counts.items() if s != "running")
     return {
+        "warnings": step_warnings(trials),
         "study": name,
         "status": record.status,
         "n_trials": record.n_trials_target,
@@ -173,3 +174,18 @@ def status_record(storage: Storage, name: str, objectives: Sequence[str] | None 
         "objectives": list(objectives),
         "front": [front_row(d, objectives) for d in pareto_front(trials, objectives)],
     }
+
+
+def step_warnings(trials: Sequence[Any]) -> list[str]:
+    """A warning when the study's complete trials trained different numbers of steps: their scores
+    then measure their budgets as well as their designs (a wall-time limit on a busy machine, or
+    early stopping)."""
+    steps = sorted({t.steps for t in trials if t.status == "complete" and t.steps is not None})
+    if len(steps) <= 1:
+        return []
+    cut = [t for t in trials if t.status == "complete" and t.result is not None and t.result.stop_reason]
+    why = f"; e.g. trial {cut[0].number}: {cut[0].result.stop_reason}" if cut else ""
+    return [
+        f"complete trials trained different numbers of steps ({steps[0]} to {steps[-1]}): "
+        f"scores compare budgets as well as designs{why}"
+    ]

@@ -44,7 +44,8 @@ def render_status(status: dict[str, Any]) -> Group:
         )
     if len(status["front"]) > FRONT_ROWS:
         table.caption = f"and {len(status['front']) - FRONT_ROWS} more on the front"
-    return Group(headline, table) if status["front"] else Group(headline)
+    warnings = [Text(f"warning: {w}", style="yellow") for w in status.get("warnings", ())]
+    return Group(headline, *warnings, table) if status["front"] else Group(headline, *warnings)
 
 
 def _score(row: dict[str, Any]) -> str:
