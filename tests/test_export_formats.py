@@ -96,6 +96,8 @@ def peft_prefix_logits(peft_model, batch, length: int) -> torch.Tensor:
         ("bert", preset("vera")),
         ("qwen2", preset("vera")),
         ("bert", preset("ln_tuning")),
+        ("bert", preset("oft")),
+        ("llama", preset("oft")),
         ("llama", preset("ln_tuning")),
         ("bert", preset("ia3")),
         ("gpt2", preset("ia3")),

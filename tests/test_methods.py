@@ -113,6 +113,7 @@ MERGEABLE = {
     "pissa": preset("pissa"),
     "loha": preset("loha"),
     "vera": preset("vera"),
+    "oft": preset("oft"),
     "ia3": preset("ia3"),
     "vectors_and_ranks": method_from_mapping(
         {

@@ -221,6 +221,18 @@ def expected_and_got(delta: DeltaSpec, model: Any, x: torch.Tensor) -> tuple[tor
     layer = model.bert.encoder.layer[0]
     attn, ffn_in, ffn_out = layer.attention, layer.intermediate, layer.output
     reads_input = delta.insertion in ("parallel", None)
+    if delta.position == "value" and delta.form == "oft":  # h = W (x R) + b, R = blockdiag(Cayley(Q_k))
+        m = attachment(model, InputAttachment).delta
+        blocks = []
+        for row in m.weight:
+            upper = torch.zeros(delta.size, delta.size)
+            upper[tuple(torch.triu_indices(delta.size, delta.size, 1))] = row
+            q = upper - upper.T
+            eye = torch.eye(delta.size)
+            blocks.append((eye - q) @ torch.linalg.inv(eye + q))
+        rotation = torch.block_diag(*blocks)
+        assert torch.allclose(rotation @ rotation.T, torch.eye(32), atol=1e-5)  # orthogonal
+        return affine(attn.self.value, x @ rotation), attn.self.value(x)
     if delta.position == "value":
         a = attachment(model)
         h = affine(attn.self.value, x)

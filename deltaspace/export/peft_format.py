@@ -12,6 +12,7 @@ peft keeps one tuner per adapter directory. A method converts when every delta i
   (``ffn_hidden``, peft's feed-forward IA3);
 * prefix tuning: P_k, P_v at every layer's self-attention heads (no reparameterisation MLP);
 * prompt tuning: the prompt vectors at the input embeddings;
+* OFT: the skew-symmetric blocks of each rotated projection (the exact Cayley transform);
 * LN tuning: a method that trains only the layer norms (and the head), as peft's LNTuning copies.
 
 The task head and, for LoRA, trained biases go in as peft's ``modules_to_save`` and ``bias="all"``.
@@ -30,7 +31,7 @@ from deltaspace.space.errors import DeltaspaceError
 from deltaspace.space.forms import FORMS
 from deltaspace.space.method import MethodSpec
 
-from .peft_tensors import TENSOR_WRITERS, attached, head_modules, layer_norm_modules, lora_ranks
+from .peft_tensors import TENSOR_WRITERS, attached, head_modules, layer_norm_modules, lora_ranks, oft_blocks
 
 PEFT_TASK_TYPE = {
     "sequence_classification": "SEQ_CLS",
@@ -110,6 +111,19 @@ def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
         )
     if tuner == "prompt":
         return peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=lengths)
+    if tuner == "oft":
+        blocks = oft_blocks(model)
+        if len(set(blocks.values())) != 1:
+            raise PeftExportError("peft's OFT uses one block size for every module")
+        return peft.OFTConfig(
+            task_type=task_type,
+            r=0,
+            oft_block_size=next(iter(blocks.values())),
+            target_modules=sorted(blocks),
+            use_cayley_neumann=False,  # the exact Cayley transform, as deltaspace computes it
+            module_dropout=0.0,
+            modules_to_save=heads or None,
+        )
     if tuner == "ln_tuning":
         return peft.LNTuningConfig(
             task_type=task_type, target_modules=layer_norm_modules(model), modules_to_save=heads or None

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from deltaspace.methods.composition import effective_scale
-from deltaspace.methods.forms import LoHa, LowRank, ScalingVector, Vera
+from deltaspace.methods.forms import OFT, LoHa, LowRank, ScalingVector, Vera
 from deltaspace.methods.sites import DeltaLinear
 
 
@@ -151,6 +151,23 @@ def write_vera(model: Any, wrapped: Any) -> None:
         _copy(wrapped.base_model.vera_B["default"], projections.b, "vera_B")
 
 
+def oft_blocks(model: Any) -> dict[str, int]:
+    """Module path -> OFT block size, for every projection with an OFT input rotation."""
+    return {
+        name: a.delta.block
+        for name, module in model.named_modules()
+        if isinstance(module, DeltaLinear)
+        for a in module.inputs
+        if isinstance(a.delta, OFT)
+    }
+
+
+def write_oft(model: Any, wrapped: Any) -> None:
+    for name in oft_blocks(model):
+        (oft,) = [a.delta for a in model.get_submodule(name).inputs if isinstance(a.delta, OFT)]
+        _copy(_adapted(wrapped, name).oft_R["default"].weight, oft.weight.detach(), f"{name}.oft_R")
+
+
 def layer_norm_modules(model: Any) -> list[str]:
     """Paths of the backbone's layer norms (LN tuning's targets)."""
     from deltaspace.methods.trainable import layer_norm_parameters
@@ -219,4 +236,5 @@ TENSOR_WRITERS: dict[str, Callable[[Any, Any], None]] = {
     "prefix": write_prefix,
     "prompt": write_prompt,
     "ln_tuning": write_ln_tuning,
+    "oft": write_oft,
 }

@@ -13,6 +13,7 @@ from ..space.accounting import ParamCount, count_method, site_dims, subspace_key
 from ..space.delta import DeltaSpec
 from ..space.dimensions import POSITIONS
 from ..space.errors import SpecError
+from ..space.forms import FORMS
 from ..space.insertions import reads
 from ..space.method import HeadSpec, MethodSpec
 from .attention import HeadDeltas, enable_head_deltas
@@ -188,6 +189,16 @@ def _insert_weight(sites: _Sites, layer: nn.Module, delta: DeltaSpec, index: int
     """At a projection: x is its input, h its output (a weight-level form reads x and W)."""
     linear, out_slice = sites.linear(layer, delta.position)
     out_dim, in_dim = _out_in(linear, out_slice)
+    if FORMS[delta.form].reads_input:  # the form changes what the projection reads (OFT)
+        if out_slice is not None:
+            raise SpecError(
+                f"{delta.form} at {delta.position}: this {sites.family.name} model fuses q, k and v in one "
+                "projection, whose input cannot be changed for one of them"
+            )
+        site = sites.site(delta, index, "weight", in_dim, in_dim)
+        form = build_form(delta, site)
+        linear.inputs.append(InputAttachment(form, build_composition(delta, site, form), index))
+        return
     source = reads(delta.insertion)
     frozen = FrozenWeight(linear.base, sites.family.conv1d, out_slice)
     source_dim = in_dim if source == "input" else out_dim

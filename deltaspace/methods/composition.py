@@ -41,9 +41,13 @@ class Add(nn.Module):
             bias += c.to(weight.dtype)
 
     def fold_input(
-        self, scale: torch.Tensor, shift: torch.Tensor, c: torch.Tensor
+        self, matrix: torch.Tensor, shift: torch.Tensor, affine: Affine
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return scale, shift + c
+        """x' = x Mᵀ + t, then x'' = x' + (x' Aᵀ + c): M ← (I + A) M, t ← t + A t + c."""
+        a, c = affine
+        if a is not None:
+            matrix, shift = matrix + a @ matrix, shift + a @ shift
+        return matrix, (shift if c is None else shift + c)
 
 
 class Multiply(nn.Module):
@@ -58,9 +62,12 @@ class Multiply(nn.Module):
             bias *= vector.to(weight.dtype)
 
     def fold_input(
-        self, scale: torch.Tensor, shift: torch.Tensor, c: torch.Tensor
+        self, matrix: torch.Tensor, shift: torch.Tensor, affine: Affine
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return scale * c, shift * c
+        """x'' = x' ⊙ l: M ← diag(l) M, t ← l ⊙ t."""
+        _, vector = affine
+        assert vector is not None
+        return vector[:, None] * matrix, vector * shift
 
 
 class Scaled(nn.Module):
@@ -84,9 +91,11 @@ class Scaled(nn.Module):
         Add().fold(weight, bias, (None if a is None else s * a, None if c is None else s * c), form)
 
     def fold_input(
-        self, scale: torch.Tensor, shift: torch.Tensor, c: torch.Tensor
+        self, matrix: torch.Tensor, shift: torch.Tensor, affine: Affine
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return scale, shift + self.factor() * c
+        a, c = affine
+        s = self.factor()
+        return Add().fold_input(matrix, shift, (None if a is None else s * a, None if c is None else s * c))
 
 
 class LearnedGate(nn.Module):

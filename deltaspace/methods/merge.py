@@ -44,22 +44,26 @@ def _fold(linear: DeltaLinear) -> nn.Module:
     affine = {id(a): a.delta.affine() for a in [*linear.inputs, *linear.outputs]}
     if base.bias is None and any(c is not None for _, c in affine.values()):
         base.bias = nn.Parameter(torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device))
-    in_scale = torch.ones(weight.shape[1], dtype=weight.dtype, device=weight.device)
-    in_shift = torch.zeros_like(in_scale)
-    for attachment in linear.inputs:  # x' = in_scale ⊙ x + in_shift, composed in order
-        vector = affine[id(attachment)][1]
-        assert vector is not None, "an input attachment is a vector"
-        in_scale, in_shift = attachment.composition.fold_input(in_scale, in_shift, vector.to(weight.dtype))
+    # the input deltas compose into x' = x Mᵀ + t (a scaling vector: M = diag(l); OFT: M = Rᵀ)
+    in_matrix = torch.eye(weight.shape[1], dtype=weight.dtype, device=weight.device)
+    in_shift = torch.zeros(weight.shape[1], dtype=weight.dtype, device=weight.device)
+    for attachment in linear.inputs:
+        a_in, c_in = affine[id(attachment)]
+        cast = (
+            None if a_in is None else a_in.to(weight.dtype),
+            None if c_in is None else c_in.to(weight.dtype),
+        )
+        in_matrix, in_shift = attachment.composition.fold_input(in_matrix, in_shift, cast)
     original = weight.clone()
-    weight.mul_(in_scale)
+    weight.copy_(original @ in_matrix)
     if base.bias is not None:
         base.bias.add_(original @ in_shift)
     for attachment in linear.outputs:
         a, b = attachment.out_slice or (0, weight.shape[0])
         delta_w, delta_b = affine[id(attachment)]
-        if delta_w is not None:  # the output deltas read x' too: W x' = W (in_scale ⊙ x) + W in_shift
+        if delta_w is not None:  # the output deltas read x' too: ΔW x' = ΔW M x + ΔW t
             shift = delta_w.to(weight.dtype) @ in_shift
-            delta_w = delta_w.to(weight.dtype) * in_scale
+            delta_w = delta_w.to(weight.dtype) @ in_matrix
             delta_b = shift if delta_b is None else delta_b.to(weight.dtype) + shift
         bias = None if base.bias is None else base.bias[a:b]
         attachment.composition.fold(weight[a:b], bias, (delta_w, delta_b), attachment.delta)

@@ -23,6 +23,7 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | olora | LoRA r=8, s=2 on W_q, W_v initialised from W's QR factors, W keeping the residual (Büyükakyüz 2024); the lora preset's r, s and targets, so the pair isolates the initialisation |
 | loha | LoHa r=8, s=1 on W_q, W_v (peft's defaults r = α = 8; Hyeon-Woo et al. 2022 / LyCORIS) |
 | vera | VeRA r=256 on W_q, W_v, λ_d from 0.1, shared random A, B from seed 0 (Kopiczko et al. 2024, §4.1: r=256 on RoBERTa-large for GLUE) |
+| oft | OFT with 32×32 orthogonal blocks (peft's default block size) on W_o and W_2, the projections no family fuses (Qiu et al. 2023) |
 | dora | LoRA's r=8, s=2 on W_q, W_v composed by DoRA's weight decomposition (Liu et al. 2024, ICML, eq. 5; §5.1 compares DoRA and LoRA at one rank and target set); adds one magnitude per output row |
 | diff_pruning | l0_diff on W_q, W_k, W_v, W_o, W_1, W_2: hard-concrete gates (β = 2/3, stretch (-0.1, 1.1), Louizos et al. 2018), L0 weight λ = 1.25e-7 and a 0.5% target (Guo et al. 2021); trains 2·|W| (w and log α), stores the top 0.5% of z ⊙ w |
 | pafi | magnitude_mask on the same six matrices: their 0.5% smallest-magnitude entries train (Liao et al. 2023); 0.5% matches diff pruning's target and, on MiniLM, is close to LoRA r=8's parameters |
@@ -346,4 +347,13 @@ def _vera() -> MethodSpec:
         name="vera",
         deltas=tuple(DeltaSpec(form="vera", position=p, size=256) for p in ("query", "value")),  # type: ignore[arg-type]
         description="VeRA: shared frozen random A, B and trained scaling vectors, r=256, on W_q, W_v (Kopiczko et al. 2024)",
+    )
+
+
+@register_preset("oft")
+def _oft() -> MethodSpec:
+    return MethodSpec(
+        name="oft",
+        deltas=tuple(DeltaSpec(form="oft", position=p, size=32) for p in ("attn_out", "ffn_out")),  # type: ignore[arg-type]
+        description="OFT: W' = W Rᵀ with 32×32 orthogonal (Cayley) blocks on W_o and W_2 (Qiu et al. 2023)",
     )

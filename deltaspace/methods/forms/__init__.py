@@ -18,6 +18,7 @@ from .intrinsic import IntrinsicDelta, Subspace, build_intrinsic
 from .l0_diff import L0Diff, build_l0_diff
 from .loha import LoHa, build_loha
 from .low_rank import LowRank, build_low_rank
+from .oft import OFT, build_oft
 from .prefix import Prefix, PromptEmbedding, build_prefix
 from .site import Site, WeightSite
 from .sparse_mask import LotteryMask, SparseDelta, build_lottery_mask, build_magnitude_mask
@@ -41,6 +42,7 @@ BUILDERS: dict[str, Builder] = {
     "intrinsic": build_intrinsic,
     "loha": build_loha,
     "vera": build_vera,
+    "oft": build_oft,
 }
 
 
@@ -60,6 +62,7 @@ __all__ = [
     "LotteryMask",
     "LowRank",
     "MultiHeadBottleneck",
+    "OFT",
     "Prefix",
     "PromptEmbedding",
     "ScalingVector",

@@ -18,6 +18,7 @@ from .loha import LOHA
 from .lottery_mask import LOTTERY_MASK
 from .low_rank import LOW_RANK
 from .magnitude_mask import MAGNITUDE_MASK
+from .oft import OFT
 from .prefix import PREFIX
 from .scaling import SCALING
 from .vera import VERA
@@ -53,6 +54,7 @@ for _form in (
     INTRINSIC,
     LOHA,
     VERA,
+    OFT,
 ):
     register_form(_form)
 

@@ -95,7 +95,8 @@ class FormInfo:
       builds into every family;
     * ``weight_level``: it changes W itself (W' = W + ΔW) and reads W, not h;
     * ``weight_update(delta, kind)``: its Δh is x ΔWᵀ for an explicit ΔW of the site's projection,
-      so it also accepts the weight-level compositions (DoRA's ``decomposed``).
+      so it also accepts the weight-level compositions (DoRA's ``decomposed``);
+    * ``reads_input``: at a projection it changes the projection's input x (OFT's x R), not h.
     """
 
     name: str
@@ -123,6 +124,7 @@ class FormInfo:
     shared: Callable[[DeltaSpec, int], int] = _nothing_shared
     weight_level: bool = False
     weight_update: Callable[[DeltaSpec, str], bool] = never
+    reads_input: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.lower() or not self.name.replace("_", "").isalnum():
