@@ -28,6 +28,7 @@ from transformers.masking_utils import eager_mask, sdpa_mask
 from transformers.models.bert.modeling_bert import eager_attention_forward
 
 from .forms import Prefix
+from .precision import compose
 
 
 class HeadDelta(nn.Module):
@@ -107,7 +108,7 @@ def _with_head_deltas(base: Any, eager: bool) -> Any:
         for head_delta in deltas.bottlenecks:  # out: (batch, tokens, heads, head_dim)
             h = out.transpose(1, 2)
             source = {"input": query, "output": h}[head_delta.reads]
-            h = head_delta.composition(h, head_delta.bottleneck(source), source)
+            h = compose(head_delta.bottleneck, head_delta.composition, h, source)
             out = h.transpose(1, 2)
         return out, weights
 

@@ -31,7 +31,7 @@ class Decomposed(nn.Module):
         else:
             self.register_buffer("scale", torch.tensor(float(scale)), persistent=False)
         with torch.no_grad():
-            self.magnitude = nn.Parameter(self.norm().clone())
+            self.magnitude = nn.Parameter(self.norm().float())  # float32 master, as every delta
 
     def factor(self) -> float:
         """The s of s·ΔW."""

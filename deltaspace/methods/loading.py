@@ -80,12 +80,18 @@ def _model_class(config: Any, head: HeadSpec) -> Any:
 
 
 def load_backbone(
-    name_or_config: Any, head: HeadSpec | None = None, tokenizer: Any = None, *, reuse_weights: bool = False
+    name_or_config: Any,
+    head: HeadSpec | None = None,
+    tokenizer: Any = None,
+    *,
+    reuse_weights: bool = False,
+    dtype: Any = None,
 ) -> tuple[Any, Any]:
     """(model with the task head, tokenizer). A config object gives a randomly initialised model.
 
     ``reuse_weights``: keep the pretrained weights in memory and build later models from them
-    (`weights_cache`), as a worker running many trials does."""
+    (`weights_cache`), as a worker running many trials does. ``dtype`` (a torch dtype): the dtype
+    to load in; None keeps what transformers picks (the checkpoint's stored dtype)."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -97,15 +103,19 @@ def load_backbone(
     if isinstance(name_or_config, str):
         path = resolve_model(name_or_config)
         if reuse_weights:
-            model, tokenizer = pretrained(cls, path, config, tokenizer, f"{cls.__name__}:{head.kind}")
+            model, tokenizer = pretrained(cls, path, config, tokenizer, f"{cls.__name__}:{head.kind}", dtype)
         else:
-            model = cls.from_pretrained(path, config=config)
+            model = cls.from_pretrained(path, config=config, **_dtype(dtype))
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
     else:
-        model = cls.from_config(config)
+        model = cls.from_config(config, **_dtype(dtype))
     if tokenizer is not None and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _dtype(dtype: Any) -> dict[str, Any]:
+    return {} if dtype is None else {"dtype": dtype}
 
 
 def model_dims(name_or_config: Any, head: HeadSpec | None = None) -> ModelDims:

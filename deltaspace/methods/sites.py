@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .precision import compose
+
 
 class Tap:
     """Holds the input a projection saw in the current forward pass."""
@@ -44,7 +46,7 @@ class Attachment(nn.Module):
             source = self.source.value
         else:
             source = x if self.source == "input" else target
-        new = self.composition(target, self.delta(source), source)
+        new = compose(self.delta, self.composition, target, source)
         if self.out_slice is None:
             return new
         a, b = self.out_slice
@@ -61,7 +63,7 @@ class InputAttachment(nn.Module):
         self.spec_index = spec_index
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.composition(x, self.delta(x), x)
+        return compose(self.delta, self.composition, x, x)
 
 
 class DeltaLinear(nn.Module):

@@ -29,19 +29,22 @@ def _stamp(path: str) -> tuple[tuple[str, int, int], ...] | None:
     return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
 
 
-def pretrained(cls: Any, path: str, config: Any, tokenizer: Any, class_key: str) -> tuple[Any, Any]:
-    """(model, tokenizer) as ``cls.from_pretrained(path, config=config)`` gives them, served from
-    memory when this process loaded the same weights before."""
+def pretrained(
+    cls: Any, path: str, config: Any, tokenizer: Any, class_key: str, dtype: Any = None
+) -> tuple[Any, Any]:
+    """(model, tokenizer) as ``cls.from_pretrained(path, config=config, dtype=dtype)`` gives them,
+    served from memory when this process loaded the same weights in the same dtype before."""
     from transformers import AutoTokenizer
 
-    key = (path, _stamp(path), class_key, os.environ.get("HF_HUB_OFFLINE"))
+    kw = {} if dtype is None else {"dtype": dtype}
+    key = (path, _stamp(path), class_key, str(dtype), os.environ.get("HF_HUB_OFFLINE"))
     kept = _KEPT.get(key)
     if kept is not None:
         model_class, state, kept_tokenizer = kept  # the concrete class: Auto classes need a path
         copy = {k: v.clone() for k, v in state.items()}
-        model = model_class.from_pretrained(None, config=config, state_dict=copy)
+        model = model_class.from_pretrained(None, config=config, state_dict=copy, **kw)
         return model, tokenizer or kept_tokenizer
-    model, info = cls.from_pretrained(path, config=config, output_loading_info=True)
+    model, info = cls.from_pretrained(path, config=config, output_loading_info=True, **kw)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
     fresh = set(info.get("missing_keys", ()))
     state = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in fresh}

@@ -36,6 +36,7 @@ def train_command(
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
     progress: bool = True,
+    precision: str | None = None,
 ) -> int:
     """Train ``method`` (preset name or method YAML) on ``task`` (name or task YAML) and print the result."""
     from .tasks import resolve_task
@@ -51,6 +52,7 @@ def train_command(
         "adaptive_threads": adaptive_threads,
         "max_train_examples": max_train_examples,
         "max_eval_examples": max_eval_examples,
+        "precision": precision,
     }
     try:
         settings = TrainSettings(

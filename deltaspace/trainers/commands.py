@@ -40,6 +40,10 @@ def train(
         int | None, typer.Option(help="Use only the first N validation rows.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="fp32 | bf16 | fp16 | auto (default: bf16 on a GPU that has it, else fp32)."),
+    ] = None,
 ) -> None:
     """Train METHOD on a task and print the trial's result (exit 1 if the trial failed)."""
     from .cli_train import train_command
@@ -49,6 +53,7 @@ def train(
         batch_size=batch_size, max_length=max_length, eval_every=eval_every, threads=threads,
         adaptive_threads=adaptive_threads,
         max_train_examples=max_train_examples, max_eval_examples=max_eval_examples, progress=progress,
+        precision=precision,
     )  # fmt: skip
     raise typer.Exit(code)
 

@@ -8,7 +8,6 @@ Classification predicts the arg-max class, regression the single output, seq2seq
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,22 +17,13 @@ import numpy as np
 from .batching import collate, sorted_batches
 from .data import Encoded
 from .metrics import COMBINED, compute_metrics, prepare_metrics
+from .precision import resolve_precision
 from .settings import TrainSettings
 from .tasks import TaskSpec
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 (else fp16) autocast on CUDA; nothing on CPU, where fp32 is fastest."""
-    import torch
-
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
 
 
 class Evaluator:
@@ -51,6 +41,7 @@ class Evaluator:
         self.model, self.task, self.data, self.tokenizer = model, task, data, tokenizer
         self.settings, self.device = settings, device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.precision = resolve_precision(settings.precision, device)
         prepare_metrics(task.metrics)  # a metric that cannot load fails the trial before training
 
     def __call__(self) -> tuple[float, dict[str, float]]:
@@ -66,7 +57,7 @@ class Evaluator:
         out: list[Any] = [None] * len(self.data)
         was_training = self.model.training
         self.model.eval()
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), self.precision.autocast():
             for idx in batches:
                 for i, prediction in zip(idx, self._predict_batch(idx), strict=True):
                     out[i] = prediction

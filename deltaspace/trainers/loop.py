@@ -18,7 +18,7 @@ import numpy as np
 
 from .batching import collate, length_grouped_batches
 from .data import Encoded
-from .evaluation import autocast
+from .precision import resolve_precision
 from .result import EvalPoint
 from .settings import TrainSettings, default_lr
 
@@ -100,8 +100,8 @@ def train_loop(
         return LoopResult(status="failed", failure_reason="the model has no trainable parameters")
     steps = total_steps(len(train), settings)
     optimizer, scheduler = make_optimizer(model, settings, steps)
-    fp16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=fp16)  # loss scaling only under fp16 autocast
+    precision = resolve_precision(settings.precision, device)
+    scaler = precision.scaler()  # loss scaling only under fp16
     best_state: dict[str, torch.Tensor] = {}
     evals_since_best = 0
 
@@ -128,7 +128,7 @@ def train_loop(
 
     def step(batch: dict[str, torch.Tensor]) -> float:
         """One optimiser step on ``batch``; returns the loss (a non-finite loss is not stepped)."""
-        with autocast(device):
+        with precision.autocast():
             loss = model(**batch).loss
             if regularization is not None:
                 loss = loss + regularization()

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from .batching import collate
 from .data import Encoded
-from .evaluation import autocast
 from .loop import epoch_batches
+from .precision import resolve_precision
 from .settings import FULL_FINE_TUNING_LR, TrainSettings
 
 if TYPE_CHECKING:
@@ -34,10 +34,11 @@ def select_masks(
     optimizer = torch.optim.AdamW(applied.model.parameters(), lr=FULL_FINE_TUNING_LR)
     batches = epoch_batches(train.lengths, settings)
     applied.model.train()
+    precision = resolve_precision(settings.precision, device)
 
     def step() -> None:
         batch = {k: v.to(device) for k, v in collate(train, next(batches), pad_id).items()}
-        with autocast(device):
+        with precision.autocast():
             loss = applied.model(**batch).loss
         loss.backward()
         optimizer.step()
