@@ -176,7 +176,25 @@ def _mam() -> MethodSpec:
     return MethodSpec(
         name="mam",
         deltas=(DeltaSpec(form="prefix", position="attn_heads", size=30), _scaled_pa()),
-        description="Mix-and-match adapter: prefix (l=30) at heads + scaled PA (r=512, s=4) at FFN",
+        description=(
+            "Mix-and-match adapter as He et al. ran it on XSum (Table 4): prefix l=30 at heads + "
+            "scaled PA r=512, s=4 at FFN; `mam_glue` is their GLUE size"
+        ),
+    )
+
+
+@register_preset("mam_glue")
+def _mam_glue() -> MethodSpec:
+    return MethodSpec(
+        name="mam_glue",
+        deltas=(
+            DeltaSpec(form="prefix", position="attn_heads", size=16),
+            _adapter("ffn_output", "parallel", 16, composition="scaled", scale=2.0),
+        ),
+        description=(
+            "MAM adapter as He et al. ran it on GLUE: prefix l=16 at heads + scaled PA r=16, s=2 at "
+            "FFN (exps/run_glue.sh, jxhe/unify-parameter-efficient-tuning); `mam` is their XSum size"
+        ),
     )
 
 
