@@ -163,6 +163,9 @@ def _dims_cached(config_json: str, head: HeadSpec) -> ModelDims:
             for s in family.stacks_present(config)
         ),
         weight_shapes=shapes,
+        vocab_size=getattr(config, "vocab_size", 0) or 0,
+        activation_profile=family.activation_profile,
+        attention_dropout=float(getattr(config, family.attention_dropout_attr, 0.0) or 0.0),
         **counts,
     )
 

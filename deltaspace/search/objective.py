@@ -73,10 +73,22 @@ class Outcome:
     reused_from: str | None = None
 
 
+# Settings added after results were stored: left out of the identity at their defaults, so that
+# stored results still match the points that trained the same way.
+LATER_DEFAULTS: dict[str, Any] = {
+    "precision": "auto",
+    "gradient_checkpointing": False,
+    "quantization": "none",
+}
+
+
 def training_identity(plan: StudyPlan, point: SampledPoint) -> dict[str, Any]:
     """Everything besides the method and seed that decides a result (JSON-normalised)."""
     spec = plan.spec
-    settings = settings_for(spec, point.training).model_dump(mode="json", exclude={"threads", "adaptive_threads", "progress"})
+    settings = settings_for(spec, point.training).model_dump(
+        mode="json", exclude={"threads", "adaptive_threads", "progress"}
+    )
+    settings = {k: v for k, v in settings.items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
     body = {
         "model": spec.model,
         "task": spec.task,

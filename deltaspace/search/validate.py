@@ -22,10 +22,10 @@ from ..space.study import StudySpec
 from ..space.study_space import Choices, FloatRange, IntRange, Slot
 from ..trainers.settings import TrainSettings
 from ..trainers.tasks import TaskSpec
-from .budget import check_point
+from .budget import BudgetCheck, check_point
 from .pruners import make_pruner
 from .samplers import SamplerArgs, make_sampler
-from .space_sampling import enumerate_points
+from .space_sampling import SampledPoint, enumerate_points
 
 ENUMERATION_LIMIT = 20_000
 # TrainSettings fields a study sets elsewhere.
@@ -76,9 +76,16 @@ def check_study(spec: StudySpec) -> StudyPlan:
     grid = _grid(spec) if sampler.name == "grid" else None
     make_sampler(sampler.name, SamplerArgs(sampler.options, spec.search.seed, len(grid) if grid else None))
     make_pruner(spec.search.pruner.name, spec.search.pruner.options)
-    _check_space(spec, dims)
+    _check_space(spec, dims, head)
     n_trials = spec.budget.n_trials if spec.budget.n_trials is not None or grid is None else len(grid)
     return StudyPlan(spec, task, head, dims, n_trials, grid)
+
+
+def check_planned(point: SampledPoint, plan: StudyPlan) -> BudgetCheck:
+    """`check_point` for a point of a checked study: its own training settings and the task's head."""
+    return check_point(
+        point, plan.dims, plan.spec.budget, settings_for(plan.spec, point.training), plan.head.kind
+    )
 
 
 def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None = None) -> TrainSettings:
@@ -118,22 +125,39 @@ def _check_training(spec: StudySpec) -> None:
         raise SpecError(f"training: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
-def _check_space(spec: StudySpec, dims: ModelDims) -> None:
+def _settings_or_none(spec: StudySpec, training: dict[str, Any]) -> TrainSettings | None:
+    try:
+        return settings_for(spec, training)
+    except ValidationError:
+        return None
+
+
+def _check_space(spec: StudySpec, dims: ModelDims, head: HeadSpec) -> None:
     """Refuse an empty space (no valid combination) and an impossible budget."""
     smallest: tuple[int, str] | None = None
+    least_memory: tuple[float, str] | None = None
     first_problem = None
     for n, (_params, point) in enumerate(enumerate_points(spec, ENUMERATION_LIMIT + 1)):
         if n == ENUMERATION_LIMIT:
             return  # too many points to prove anything
-        check = check_point(point, dims, spec.budget)
+        check = check_point(point, dims, spec.budget, _settings_or_none(spec, point.training), head.kind)
         if check.feasible:
             return
         if check.count is None:
             first_problem = first_problem or f"{point.arm}: {check.reason}"
         elif smallest is None or check.count.delta_params < smallest[0]:
             smallest = (check.count.delta_params, point.arm)
+        if check.memory_mb is not None and (least_memory is None or check.memory_mb < least_memory[0]):
+            least_memory = (check.memory_mb, point.arm)
     if smallest is None and first_problem is not None:
         raise SpecError(f"methods: the space is empty: no sampled combination is valid ({first_problem})")
+    limit_mb = spec.budget.max_memory_mb
+    if least_memory is not None and limit_mb is not None and least_memory[0] > limit_mb:
+        raise SpecError(
+            f"budget: impossible: max_memory_mb={limit_mb:g}, but the least memory any point of the space "
+            f"needs ({least_memory[1]}) is an estimated {least_memory[0]:,.0f} MB on {spec.model} "
+            "(lower batch_size or max_length, or set precision bf16 or gradient_checkpointing)"
+        )
     if smallest is not None:
         b = spec.budget
         limit = (

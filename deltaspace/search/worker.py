@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..storage import Storage
 from ..trainers.result import TrialResult
-from .budget import CONSTRAINT, check_point
+from .budget import CONSTRAINT
 from .objective import Outcome, Trainer, TrialEvaluator, train_with_run_trial
 from .optuna_quiet import quiet_optuna
 from .pruners import pruning_for
@@ -36,7 +36,7 @@ from .study_db import (
     recover_stale,
     requeue,
 )
-from .validate import StudyPlan
+from .validate import StudyPlan, check_planned
 
 if TYPE_CHECKING:
     import optuna
@@ -137,7 +137,7 @@ class Worker:
         try:
             with Heartbeat(self.plan.spec.search.heartbeat_interval, beats):
                 point = point_for(trial, self.plan)
-                check = check_point(point, self.plan.dims, self.plan.spec.budget)
+                check = check_planned(point, self.plan)
                 with quiet_optuna():
                     trial.set_constraint(CONSTRAINT, check.violation)
                 search = self.plan.spec.search

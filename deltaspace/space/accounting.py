@@ -57,6 +57,9 @@ class ModelDims(BaseModel):
     bias_params: int
     layer_norm_weight_params: int
     layer_norm_bias_params: int = 0
+    vocab_size: int = 0
+    activation_profile: tuple[float, float] = (8.0, 2.0)  # saved elements per token and layer: (·hidden, ·ffn)
+    attention_dropout: float = 0.0
 
 
 class DeltaCount(BaseModel):

@@ -11,6 +11,7 @@
     objectives: [score, delta_params]      # score is maximised, the others minimised
     budget:
       max_percent: 1.0                     # and/or max_delta_params: points above are infeasible
+      max_memory_mb: 24000                 # optional: estimated training memory above is infeasible
       max_steps: 80                        # per trial; optional max_train_seconds
       n_trials: 8                          # and/or timeout (seconds, per run of the command)
     training:                              # TrainSettings fields: fixed, choices or ranges
@@ -55,10 +56,14 @@ OBJECTIVES: dict[str, tuple[Direction, str]] = {
 
 
 class Budget(StrictModel):
-    """Parameter budget (checked before any training) and per-trial / per-study compute."""
+    """Parameter and memory budgets (checked before any training) and per-trial / per-study compute.
+
+    ``max_memory_mb``: points whose estimated training memory (``deltaspace.space.memory``, from
+    the config, the exact counts, the batch shape and the precision) exceeds it are infeasible."""
 
     max_delta_params: Int | None = Field(default=None, gt=0)
     max_percent: Float | None = Field(default=None, gt=0, le=100)
+    max_memory_mb: Float | None = Field(default=None, gt=0)
     max_steps: Int = Field(ge=1)
     max_train_seconds: Float | None = Field(default=None, gt=0)
     n_trials: Int | None = Field(default=None, ge=1)

@@ -37,6 +37,7 @@ def train_command(
     max_eval_examples: int | None = None,
     progress: bool = True,
     precision: str | None = None,
+    gradient_checkpointing: bool = False,
 ) -> int:
     """Train ``method`` (preset name or method YAML) on ``task`` (name or task YAML) and print the result."""
     from .tasks import resolve_task
@@ -53,6 +54,7 @@ def train_command(
         "max_train_examples": max_train_examples,
         "max_eval_examples": max_eval_examples,
         "precision": precision,
+        "gradient_checkpointing": gradient_checkpointing or None,
     }
     try:
         settings = TrainSettings(

@@ -44,6 +44,9 @@ def train(
         str | None,
         typer.Option(help="fp32 | bf16 | fp16 | auto (default: bf16 on a GPU that has it, else fp32)."),
     ] = None,
+    gradient_checkpointing: Annotated[
+        bool, typer.Option(help="Recompute layers in the backward pass: less memory, more time.")
+    ] = False,
 ) -> None:
     """Train METHOD on a task and print the trial's result (exit 1 if the trial failed)."""
     from .cli_train import train_command
@@ -53,7 +56,7 @@ def train(
         batch_size=batch_size, max_length=max_length, eval_every=eval_every, threads=threads,
         adaptive_threads=adaptive_threads,
         max_train_examples=max_train_examples, max_eval_examples=max_eval_examples, progress=progress,
-        precision=precision,
+        precision=precision, gradient_checkpointing=gradient_checkpointing,
     )  # fmt: skip
     raise typer.Exit(code)
 

@@ -61,6 +61,7 @@ class TrainSettings(BaseModel):
     latency_batches: int = Field(default=3, ge=0)
     selection_steps: int = Field(default=20, ge=1)  # LT-SFT: full fine-tuning steps that pick the mask
     precision: PrecisionSetting = "auto"  # fp32 | bf16 | fp16 | auto (trainers/precision.py)
+    gradient_checkpointing: bool = False  # recompute layers in the backward pass: less memory, more time
 
     @model_validator(mode="after")
     def _patience_needs_evals(self) -> TrainSettings:

@@ -22,6 +22,7 @@ from .data import encode_cached, load_split
 from .evaluation import Evaluator
 from .loop import OnEval, train_loop
 from .measure import PeakMemory, PhaseClock, provenance
+from .memory import enable_gradient_checkpointing
 from .precision import Precision, keep_master_weights, resolve_precision
 from .result import TrialResult
 from .settings import TrainSettings, default_lr
@@ -171,6 +172,8 @@ def _trial(
                 built = build(precision)
             with clock("build"):
                 model = built.model.to(device)
+                if settings.gradient_checkpointing:
+                    enable_gradient_checkpointing(model)
                 _fill_counts(result, model, built.counts)
                 lengths = (settings.max_length, settings.max_target_length)
                 train, valid = (

@@ -44,4 +44,5 @@ BART = FamilyTable(
     attention={"self_attn": "self_attn", "cross_attn": "encoder_attn"},
     embeddings="shared",
     sizes=_sizes,
+    activation_profile=(12.1, 1.0),
 )

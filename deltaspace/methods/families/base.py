@@ -31,6 +31,10 @@ class FamilyTable:
     input x is what the query projection or ``ffn_in`` reads). ``attention`` maps a sublayer to
     the module that calls transformers' attention interface (prefix and multi-head deltas hook
     there). ``conv1d`` marks GPT-2's Conv1D, whose weight is stored (in, out).
+    ``activation_profile`` (a, b): elements autograd keeps per token and layer while training,
+    a·hidden + b·ffn (the memory estimate, ``deltaspace.space.memory``), fitted on the family with
+    LoRA in float32 (autograd's saved-tensor hooks, torch 2.13, default dropout; attention scores
+    apart); ``attention_dropout_attr`` names the config's attention-dropout probability.
     """
 
     name: str
@@ -42,6 +46,8 @@ class FamilyTable:
     sizes: Callable[[Any], dict[str, int]]
     conv1d: bool = False
     layer_norm_has_bias: bool = True
+    activation_profile: tuple[float, float] = (8.0, 2.0)
+    attention_dropout_attr: str = "attention_dropout"
     notes: dict[str, str] = field(default_factory=dict)
 
     def stacks_present(self, config: Any) -> tuple[StackTable, ...]:

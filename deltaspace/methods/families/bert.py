@@ -33,4 +33,6 @@ BERT = FamilyTable(
     attention={"self_attn": "attention.self"},
     embeddings="embeddings.word_embeddings",
     sizes=_sizes,
+    activation_profile=(7.8, 1.0),
+    attention_dropout_attr="attention_probs_dropout_prob",
 )

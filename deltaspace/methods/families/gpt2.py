@@ -33,5 +33,7 @@ GPT2 = FamilyTable(
     attention={"self_attn": "attn"},
     embeddings="wte",
     sizes=_sizes,
+    activation_profile=(8.3, 4.0),
+    attention_dropout_attr="attn_pdrop",
     conv1d=True,
 )

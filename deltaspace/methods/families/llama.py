@@ -36,5 +36,6 @@ LLAMA = FamilyTable(
     attention={"self_attn": "self_attn"},
     embeddings="embed_tokens",
     sizes=_sizes,
+    activation_profile=(6.4, 3.0),
     layer_norm_has_bias=False,
 )

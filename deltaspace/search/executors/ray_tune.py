@@ -32,13 +32,13 @@ from ray.tune.search.optuna import OptunaSearch
 from ...space.study import study_from_mapping
 from ...storage import Storage, TrialNotFoundError
 from ...trainers.result import EvalPoint, TrialResult
-from ..budget import CONSTRAINT, check_point
+from ..budget import CONSTRAINT
 from ..objective import Trainer, TrialEvaluator
 from ..optuna_quiet import quiet_optuna
 from ..pruners import Pruning
 from ..samplers import SamplerArgs, make_sampler
 from ..study_db import count_slots, ds_number, open_study, optuna_storage, recover_stale
-from ..validate import StudyPlan, check_study
+from ..validate import StudyPlan, check_planned, check_study
 from ..worker import Heartbeat, point_for
 from . import ExecutorOptions
 
@@ -139,9 +139,7 @@ class DefineByRun:
         number = ds_number(trial)
         point = point_for(trial, self.plan)
         with quiet_optuna():
-            trial.set_constraint(
-                CONSTRAINT, check_point(point, self.plan.dims, self.plan.spec.budget).violation
-            )
+            trial.set_constraint(CONSTRAINT, check_planned(point, self.plan).violation)
         return {"ds_number": number, "ds_trial_id": trial._trial_id}
 
 
@@ -167,7 +165,7 @@ def ray_trial(config: dict[str, Any], *, url: str, spec_yaml: str, trainer: Trai
     spec = plan.spec
     number = int(config["ds_number"])
     point = point_for(FixedTrial({k: v for k, v in config.items() if k not in CONFIG_KEYS}), plan)
-    check = check_point(point, plan.dims, spec.budget)
+    check = check_planned(point, plan)
     storage = Storage(url)
     rdb = optuna_storage(url, plan)
     placeholder = {o: 0.0 for o in spec.objectives}
