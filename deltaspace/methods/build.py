@@ -22,6 +22,7 @@ from .families import FamilyTable, family_for
 from .forms import FrozenWeight, Site, build_form
 from .loading import model_dims
 from .prompt import PromptHook
+from .quantized import input_dtype
 from .sites import Attachment, DeltaLinear, InputAttachment, Tap
 from .trainable import set_declared_trainable
 
@@ -236,7 +237,7 @@ def _prefix_scales(sites: _Sites, layer: nn.Module, sublayer: str) -> tuple[floa
     out = []
     for pos in ("key", "value"):
         projection, out_slice = sites.projection(layer, prefix + pos)
-        projected = projection(sample.to(projection.weight.dtype)).float()
+        projected = projection(sample.to(input_dtype(projection))).float()
         if out_slice is not None:
             projected = projected[..., out_slice[0] : out_slice[1]]
         out.append(float(projected.std()))

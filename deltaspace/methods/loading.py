@@ -86,12 +86,15 @@ def load_backbone(
     *,
     reuse_weights: bool = False,
     dtype: Any = None,
+    quantization_config: Any = None,
 ) -> tuple[Any, Any]:
     """(model with the task head, tokenizer). A config object gives a randomly initialised model.
 
     ``reuse_weights``: keep the pretrained weights in memory and build later models from them
     (`weights_cache`), as a worker running many trials does. ``dtype`` (a torch dtype): the dtype
-    to load in; None keeps what transformers picks (the checkpoint's stored dtype)."""
+    to load in; None keeps what transformers picks (the checkpoint's stored dtype).
+    ``quantization_config`` (a transformers ``BitsAndBytesConfig``): load the projections quantised,
+    onto the current CUDA device (never from the kept weights)."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -100,7 +103,18 @@ def load_backbone(
     family_for(config)  # fail early, before loading weights, for unsupported types
     cls = _model_class(config, head)
     hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
-    if isinstance(name_or_config, str):
+    if quantization_config is not None:
+        if not isinstance(name_or_config, str):
+            raise DeltaspaceError("a quantised backbone needs pretrained weights (a model name or folder)")
+        import torch
+
+        path = resolve_model(name_or_config)
+        model = cls.from_pretrained(
+            path, config=config, quantization_config=quantization_config,
+            device_map={"": torch.cuda.current_device()}, **_dtype(dtype),
+        )  # fmt: skip
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+    elif isinstance(name_or_config, str):
         path = resolve_model(name_or_config)
         if reuse_weights:
             model, tokenizer = pretrained(cls, path, config, tokenizer, f"{cls.__name__}:{head.kind}", dtype)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .precision import compose
+from .quantized import dense_weight
 
 
 class Tap:
@@ -86,6 +87,6 @@ class DeltaLinear(nn.Module):
         return h
 
     def weight_out_in(self) -> torch.Tensor:
-        """The base weight as (out, in), whatever the module's own layout."""
-        w = self.base.weight
+        """The base weight as (out, in), whatever the module's own layout (dense if quantised)."""
+        w = dense_weight(self.base)
         return w.t() if self.conv1d else w

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..space.errors import DeltaspaceError
 from ..space.yaml_io import format_validation_error
+from .quantization import quantization_problem
 from .result import TrialResult
 from .settings import TrainSettings
 
@@ -38,6 +39,7 @@ def train_command(
     progress: bool = True,
     precision: str | None = None,
     gradient_checkpointing: bool = False,
+    quantization: str | None = None,
 ) -> int:
     """Train ``method`` (preset name or method YAML) on ``task`` (name or task YAML) and print the result."""
     from .tasks import resolve_task
@@ -55,6 +57,7 @@ def train_command(
         "max_eval_examples": max_eval_examples,
         "precision": precision,
         "gradient_checkpointing": gradient_checkpointing or None,
+        "quantization": quantization,
     }
     try:
         settings = TrainSettings(
@@ -62,6 +65,9 @@ def train_command(
         )
         method_spec = resolve_method(method)
         resolve_task(task)  # a usage error, reported before any loading
+        problem = quantization_problem(settings.quantization, method_spec, model)
+        if problem is not None:
+            raise DeltaspaceError(problem)
     except ValidationError as exc:
         print(f"error: {format_validation_error(exc, 'settings')}", file=sys.stderr)
         return 2

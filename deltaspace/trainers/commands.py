@@ -47,6 +47,10 @@ def train(
     gradient_checkpointing: Annotated[
         bool, typer.Option(help="Recompute layers in the backward pass: less memory, more time.")
     ] = False,
+    quantization: Annotated[
+        str | None,
+        typer.Option(help="none | nf4 | int8: the frozen backbone quantised by bitsandbytes (CUDA)."),
+    ] = None,
 ) -> None:
     """Train METHOD on a task and print the trial's result (exit 1 if the trial failed)."""
     from .cli_train import train_command
@@ -56,7 +60,7 @@ def train(
         batch_size=batch_size, max_length=max_length, eval_every=eval_every, threads=threads,
         adaptive_threads=adaptive_threads,
         max_train_examples=max_train_examples, max_eval_examples=max_eval_examples, progress=progress,
-        precision=precision, gradient_checkpointing=gradient_checkpointing,
+        precision=precision, gradient_checkpointing=gradient_checkpointing, quantization=quantization,
     )  # fmt: skip
     raise typer.Exit(code)
 

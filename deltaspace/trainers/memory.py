@@ -49,6 +49,7 @@ def estimate_for(settings: TrainSettings, dims: ModelDims, count: ParamCount, he
         target_length=settings.max_target_length,
         precision=precision,
         gradient_checkpointing=settings.gradient_checkpointing,
+        quantization=settings.quantization,
         head=head,
         fused_attention=cuda,
     )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..space.forms import FORMS
 from ..space.learning_rates import FULL_FINE_TUNING, HEAD_ONLY, learning_rate_range
+from ..space.memory import Quantization
 from .precision import PrecisionSetting
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class TrainSettings(BaseModel):
     selection_steps: int = Field(default=20, ge=1)  # LT-SFT: full fine-tuning steps that pick the mask
     precision: PrecisionSetting = "auto"  # fp32 | bf16 | fp16 | auto (trainers/precision.py)
     gradient_checkpointing: bool = False  # recompute layers in the backward pass: less memory, more time
+    quantization: Quantization = "none"  # none | nf4 | int8: the frozen backbone through bitsandbytes (CUDA)
 
     @model_validator(mode="after")
     def _patience_needs_evals(self) -> TrainSettings:

@@ -24,6 +24,7 @@ from .loop import OnEval, train_loop
 from .measure import PeakMemory, PhaseClock, provenance
 from .memory import enable_gradient_checkpointing
 from .precision import Precision, keep_master_weights, resolve_precision
+from .quantization import quantization_config, quantization_problem
 from .result import TrialResult
 from .settings import TrainSettings, default_lr
 from .subsets import strata, stratified_indices, subset
@@ -77,6 +78,9 @@ def run_trial(
         method_spec = resolve_method(method)
     except DeltaspaceError as exc:
         return TrialResult(status="failed", failure_reason=str(exc), seed=settings.seed)
+    problem = quantization_problem(settings.quantization, method_spec, model)
+    if problem is not None:  # before anything loads
+        return TrialResult(status="failed", failure_reason=problem, seed=settings.seed)
     if settings.lr is None:
         settings = settings.model_copy(update={"lr": default_lr(method_spec)})
     if data_dir is None and isinstance(task, str | Path) and Path(task).suffix in (".yaml", ".yml"):
@@ -86,8 +90,9 @@ def run_trial(
         from ..methods import apply_method, load_backbone
 
         backbone, tok = load_backbone(
-            model, head=head_for(spec), tokenizer=tokenizer, reuse_weights=True, dtype=precision.dtype
-        )
+            model, head=head_for(spec), tokenizer=tokenizer, reuse_weights=True, dtype=precision.dtype,
+            quantization_config=quantization_config(settings.quantization, precision.dtype),
+        )  # fmt: skip
         applied = apply_method(backbone, method_spec)
         keep_master_weights(backbone)  # the head or layer norms a method trains: float32 masters
         return Built(applied.model, tok, applied.counts, applied)
@@ -171,7 +176,8 @@ def _trial(
                 transformers.set_seed(settings.seed)
                 built = build(precision)
             with clock("build"):
-                model = built.model.to(device)
+                quantised = getattr(built.model, "hf_quantizer", None) is not None  # placed when loaded
+                model = built.model if quantised else built.model.to(device)
                 if settings.gradient_checkpointing:
                     enable_gradient_checkpointing(model)
                 _fill_counts(result, model, built.counts)

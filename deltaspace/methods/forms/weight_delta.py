@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..quantized import dense_weight
+
 
 @dataclass(eq=False)
 class FrozenWeight:
@@ -28,7 +30,7 @@ class FrozenWeight:
     rows: tuple[int, int] | None = None
 
     def weight(self) -> torch.Tensor:
-        w = self.module.weight
+        w = dense_weight(self.module)
         w = w.t() if self.conv1d else w
         return w if self.rows is None else w[self.rows[0] : self.rows[1]]
 
