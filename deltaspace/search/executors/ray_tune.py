@@ -9,12 +9,15 @@ exactly as with the local executor. Each Tune trial replays its point from the s
 ones (any named pruner means ASHA here: a grace period of a quarter of the steps, reduction
 factor 2); a trial Tune stopped is recorded ``pruned`` by a driver callback. ``--ray-address``
 joins a running cluster; without it a local Ray instance starts on 127.0.0.1 with no dashboard.
-Each trial asks for ``cores // workers`` CPUs and, when the cluster has GPUs, one GPU.
+Each trial asks for ``cores // workers`` CPUs and, when the cluster has GPUs, one GPU (a share of
+one when there are more workers than GPUs, as the local executor deals devices round robin):
+`trial_resources`.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tempfile
 import time
@@ -56,13 +59,12 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
     if remaining is not None and remaining <= 0:
         return
     _connect(options.ray_address)
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, options.workers))
-    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    resources = trial_resources(ray.cluster_resources(), options.workers)
     trainable = tune.with_parameters(
-        ray_trial, url=url, spec_yaml=spec.to_yaml(), trainer=options.trainer, threads=cpus
+        ray_trial, url=url, spec_yaml=spec.to_yaml(), trainer=options.trainer, threads=int(resources["cpu"])
     )
     tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus}),
+        tune.with_resources(trainable, resources),
         tune_config=tune.TuneConfig(
             search_alg=_searcher(plan, rdb, optuna_name),
             scheduler=_scheduler(plan),
@@ -81,6 +83,16 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
         tuner.fit()
     if plan.n_trials is not None and count_slots(study).finished >= plan.n_trials:
         storage.set_study_status(spec.name, "complete")
+
+
+def trial_resources(cluster: dict[str, float], workers: int) -> dict[str, float]:
+    """What one trial asks Ray for, given the cluster's resources and the concurrent trials wanted:
+    ``cpu``, the CPUs split among the workers, and ``gpu``, one device per trial, or an equal share
+    of one when the workers outnumber the GPUs (Ray then packs several trials on a device)."""
+    workers = max(1, workers)
+    gpus = int(cluster.get("GPU", 0))
+    share = 0.0 if gpus == 0 else min(1.0, math.floor(10_000 * gpus / workers) / 10_000)  # Ray: 1e-4 steps
+    return {"cpu": max(1, int(cluster.get("CPU", 1)) // workers), "gpu": share}
 
 
 def _connect(address: str | None) -> None:
