@@ -37,6 +37,7 @@ PEFT_TASK_TYPE = {
     "sequence_classification": "SEQ_CLS",
     "regression": "SEQ_CLS",
     "seq2seq": "SEQ_2_SEQ_LM",
+    "causal_lm": "CAUSAL_LM",
     "none": "FEATURE_EXTRACTION",
 }
 

@@ -65,6 +65,8 @@ def head_spec_of(model: Any) -> HeadSpec:
         return HeadSpec(kind="sequence_classification", num_labels=model.config.num_labels)
     if "ConditionalGeneration" in name or "Seq2Seq" in name:
         return HeadSpec(kind="seq2seq")
+    if "CausalLM" in name or "LMHead" in name:
+        return HeadSpec(kind="causal_lm")
     return HeadSpec(kind="none")
 
 

@@ -76,6 +76,13 @@ def _model_class(config: Any, head: HeadSpec) -> Any:
                 f"a seq2seq task needs an encoder-decoder model; {config.model_type!r} is not one"
             )
         return transformers.AutoModelForSeq2SeqLM
+    if head.kind == "causal_lm":
+        if [s.name for s in family_for(config).stacks_present(config)] != ["decoder"]:
+            raise SpecError(
+                f"a causal_lm task needs a decoder-only model (GPT-2, Llama, Qwen2, Mistral); "
+                f"{config.model_type!r} is not one"
+            )
+        return transformers.AutoModelForCausalLM
     return transformers.AutoModel
 
 

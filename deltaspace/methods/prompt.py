@@ -2,7 +2,9 @@
 
 A forward pre-hook on the model turns ``input_ids`` into ``inputs_embeds`` with the prompt in
 front, and extends ``attention_mask`` and ``token_type_ids`` to match, as peft does; encoder-
-decoder models get the prompt on the encoder side.
+decoder models get the prompt on the encoder side. Positions that ``generate`` passes are shifted
+behind the prompt (as training numbers them), and a decoder generates without a key-value cache
+(``trainers/sft.py``): every step runs the whole sequence through this hook.
 """
 
 from __future__ import annotations
@@ -37,4 +39,10 @@ class PromptHook:
         types = kwargs.get("token_type_ids")
         if types is not None:
             kwargs["token_type_ids"] = torch.cat([types.new_zeros(batch, length), types], dim=1)
+        for key in ("position_ids", "cache_position"):  # given by generate(): the prompt comes first
+            positions = kwargs.get(key)
+            if positions is not None:
+                front = torch.arange(length, device=positions.device, dtype=positions.dtype)
+                front = front.expand(*positions.shape[:-1], length)
+                kwargs[key] = torch.cat([front, positions + length], dim=-1)
         return args, kwargs

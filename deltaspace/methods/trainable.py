@@ -10,11 +10,21 @@ def _is_norm(module: Any) -> bool:
     return "LayerNorm" in name or "RMSNorm" in name
 
 
+def _output_embeddings(model: Any) -> list[Any]:
+    """A language model's pretrained output projection (None on a task head's model)."""
+    getter = getattr(model, "get_output_embeddings", None)
+    module = getter() if getter is not None else None
+    return list(module.parameters()) if module is not None else []
+
+
 def backbone_parameter_groups(model: Any) -> dict[str, list[Any]]:
-    """Parameters grouped as backbone (under ``model.base_model``), head (the rest), biases,
-    layer-norm weights and layer-norm biases of the backbone. Tied parameters count once (named_parameters dedups)."""
+    """Parameters grouped as backbone (under ``model.base_model``, plus a language model's own
+    output projection: pretrained, not a task head), head (the rest), biases, layer-norm weights
+    and layer-norm biases of the backbone. Tied parameters count once (named_parameters dedups)."""
     base = model.base_model
     backbone_ids = {id(p) for p in base.parameters()}
+    lm_output = [p for p in _output_embeddings(model) if id(p) not in backbone_ids]
+    backbone_ids |= {id(p) for p in lm_output}
     norm_weights, norm_biases = [], []
     for module in base.modules():
         if _is_norm(module) and getattr(module, "weight", None) is not None:
@@ -22,7 +32,7 @@ def backbone_parameter_groups(model: Any) -> dict[str, list[Any]]:
         if _is_norm(module) and getattr(module, "bias", None) is not None:
             norm_biases.append(module.bias)
     return {
-        "backbone": [p for p in base.parameters()],
+        "backbone": [*base.parameters(), *lm_output],
         "head": [p for p in model.parameters() if id(p) not in backbone_ids],
         "biases": [p for n, p in base.named_parameters() if n.endswith("bias")],
         "layer_norm_weights": norm_weights,

@@ -77,7 +77,8 @@ def estimate_memory(
     """The peak memory of training ``count``'s method on a model of ``dims`` (see the module doc).
 
     ``target_length``: the decoder's tokens of an encoder-decoder model (its encoder reads
-    ``max_length``); ``head``: the HeadSpec kind (language-model heads add their logits);
+    ``max_length``), or the response after a ``causal_lm`` prompt of ``max_length``; ``head``: the
+    HeadSpec kind (language-model heads add their logits);
     ``fused_attention``: attention runs in a fused kernel that keeps no scores even with dropout
     (CUDA's SDPA), else attention dropout keeps them.
     """
@@ -95,10 +96,11 @@ def estimate_memory(
     a, b = dims.activation_profile
     act_bytes = ACTIVATION_BYTES[precision]
     scores = dims.attention_dropout > 0 and not fused_attention
+    tokens = max_length + target_length if head == "causal_lm" else max_length  # prompt + response
     stacks = [
         (
             s.layers,
-            target_length if (s.name == "decoder" and len(dims.stacks) > 1 and target_length) else max_length,
+            target_length if (s.name == "decoder" and len(dims.stacks) > 1 and target_length) else tokens,
         )
         for s in dims.stacks
     ]

@@ -68,11 +68,16 @@ class MethodSpec(BaseModel):
 
 
 class HeadSpec(BaseModel):
-    """The task head put on the backbone: what ``load_backbone`` builds and accounting counts."""
+    """The task head put on the backbone: what ``load_backbone`` builds and accounting counts.
+
+    ``seq2seq`` and ``causal_lm`` keep the model's own pretrained language-model head (part of the
+    backbone: ``trainable: [head]`` adds nothing there); the others are new task heads."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["sequence_classification", "regression", "seq2seq", "none"] = "sequence_classification"
+    kind: Literal["sequence_classification", "regression", "seq2seq", "causal_lm", "none"] = (
+        "sequence_classification"
+    )
     num_labels: int = Field(default=2, ge=1)
 
     @property

@@ -31,12 +31,14 @@ class TaskDataError(DeltaspaceError):
 @dataclass
 class Encoded:
     """One tokenized split. ``targets`` feed the loss (class ids, floats or target token ids);
-    ``references`` are what metrics compare predictions with (class ids, floats or target texts)."""
+    ``references`` are what metrics compare predictions with (class ids, floats or target texts).
+    ``prompts``: what a decoder generates from at evaluation (causal_lm tasks only)."""
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
     targets: list[Any]
     references: list[Any]
+    prompts: list[list[int]] | None = None
 
     def __post_init__(self) -> None:
         self.lengths = np.fromiter(
@@ -145,11 +147,33 @@ def encode(
     if task.source_prefix:
         texts[0] = [task.source_prefix + t for t in texts[0]]
     targets = _targets(task, list(rows[task.label_field]), where)
+    if task.kind == "causal_lm":
+        return _encode_causal_lm(task, texts[0], targets, tokenizer, max_length, max_target_length)
     enc = tokenizer(*texts, truncation=True, max_length=max_length)
     if task.kind == "seq2seq":
         ids = tokenizer(text_target=targets, truncation=True, max_length=max_target_length)["input_ids"]
         return Encoded(enc["input_ids"], None, list(ids), targets)
     return Encoded(enc["input_ids"], enc.get("token_type_ids"), targets, targets)
+
+
+def _encode_causal_lm(
+    task: TaskSpec,
+    prompts: list[str],
+    responses: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    max_target_length: int,
+) -> Encoded:
+    """Prompt + response tokens, labels -100 over the prompt (``deltaspace.trainers.sft``)."""
+    from .sft import encode_pair
+
+    pairs = [
+        encode_pair(tokenizer, p, r, task.chat_template, max_length, max_target_length)
+        for p, r in zip(prompts, responses, strict=True)
+    ]
+    input_ids = [p + r for p, r in pairs]
+    labels = [[-100] * len(p) + r for p, r in pairs]
+    return Encoded(input_ids, None, labels, responses, prompts=[p for p, _ in pairs])
 
 
 # Tokenized splits kept for the next trial of this process, newest last.

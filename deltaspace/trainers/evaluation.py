@@ -3,7 +3,8 @@
 Evaluation sorts the split by length and runs large batches under ``torch.inference_mode``:
 the order of examples does not change a metric, and sorted batches carry almost no padding.
 Classification predicts the arg-max class, regression the single output, seq2seq decodes with
-``generate`` (greedy, or beam search with ``num_beams``).
+``generate`` (greedy, or beam search with ``num_beams``), and a causal-LM task generates from its
+prompts (``sft.generate_responses``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .data import Encoded
 from .metrics import COMBINED, compute_metrics, prepare_metrics
 from .precision import resolve_precision
 from .settings import TrainSettings
+from .sft import generate_responses
 from .tasks import TaskSpec
 
 if TYPE_CHECKING:
@@ -65,6 +67,11 @@ class Evaluator:
         return out
 
     def _predict_batch(self, idx: np.ndarray) -> list[Any]:
+        if self.task.kind == "causal_lm":
+            prompts = self.data.prompts
+            assert prompts is not None, "a causal_lm split is encoded with its prompts"
+            return generate_responses(self.model, self.tokenizer, [prompts[i] for i in idx], self.pad_id,
+                                      self.device, self.settings.max_target_length, self.settings.num_beams)  # fmt: skip
         batch = {
             k: v.to(self.device) for k, v in collate(self.data, idx, self.pad_id, with_targets=False).items()
         }

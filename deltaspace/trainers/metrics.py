@@ -168,6 +168,18 @@ for _rouge_type in ("rouge1", "rouge2", "rougeL"):
     register_metric(_rouge_type)(_rouge(_rouge_type))
 
 
+@register_metric("exact_match")
+def exact_match(predictions: Sequence[Any], references: Sequence[Any]) -> float:
+    """Share of predictions equal to their reference once surrounding and repeated whitespace is
+    removed (case and punctuation count)."""
+
+    def norm(text: Any) -> str:
+        return " ".join(str(text).split())
+
+    pairs = list(zip(predictions, references, strict=True))
+    return sum(norm(p) == norm(r) for p, r in pairs) / len(pairs) if pairs else 0.0
+
+
 @register_metric("bleu")
 def bleu(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Corpus BLEU with sacrebleu's default 13a tokenisation, one reference per sentence."""

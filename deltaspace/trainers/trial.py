@@ -139,7 +139,8 @@ def resolve_method(method: MethodSpec | str) -> MethodSpec:
 def head_for(task: TaskSpec) -> Any:
     from ..space import HeadSpec
 
-    kind = {"classification": "sequence_classification", "regression": "regression", "seq2seq": "seq2seq"}
+    kind = {"classification": "sequence_classification", "regression": "regression", "seq2seq": "seq2seq",
+            "causal_lm": "causal_lm"}  # fmt: skip
     return HeadSpec(kind=kind[task.kind], num_labels=max(task.num_labels, 1))
 
 

@@ -1,9 +1,9 @@
-"""A user's own classification, regression or seq2seq data set as a task, declared in YAML.
+"""A user's own classification, regression, seq2seq or instruction data set as a task, in YAML.
 
 No code is needed: a file such as ::
 
     name: reviews                  # lowercase, the task's name in results
-    kind: classification           # classification | regression | seq2seq
+    kind: classification           # classification | regression | seq2seq | causal_lm
     text_fields: [title, body]     # one field, or two for sentence pairs
     label_field: stars             # the target column
     labels: [bad, good]            # label values as they appear in the data, in class-id order
@@ -11,7 +11,17 @@ No code is needed: a file such as ::
     primary_metric: f1             # one of metrics, or "combined" (their mean)
     splits: {train: train.csv, validation: dev.csv}
 
-is read by ``load_task_file``. The split files live in ``--data-dir`` (by default, the YAML file's
+is read by ``load_task_file``. Supervised fine-tuning of a decoder on prompt/response JSON Lines::
+
+    name: instructions
+    kind: causal_lm                # loss on the response tokens only; evaluated by generation
+    text_fields: [prompt]          # the prompt column
+    label_field: response          # the response column
+    metrics: [exact_match, rougeL] # or any registered metric, or evaluate:<name>
+    primary_metric: rougeL
+    chat_template: true            # the tokenizer's chat template, when it has one (the default)
+
+ The split files live in ``--data-dir`` (by default, the YAML file's
 folder); CSV, TSV, JSON Lines and Parquet are read by ``datasets``, chosen by file extension.
 """
 

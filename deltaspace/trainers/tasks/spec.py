@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..metrics import COMBINED, is_known_metric
 
-TaskKind = Literal["classification", "regression", "seq2seq"]
+TaskKind = Literal["classification", "regression", "seq2seq", "causal_lm"]
 
 
 class Splits(BaseModel):
@@ -42,6 +42,11 @@ class TaskSpec(BaseModel):
     tasks have none. For seq2seq, ``label_field`` is the target text. ``primary_metric`` is one of
     ``metrics`` or ``"combined"``, the unweighted mean of all of them (GLUE's per-task score for
     MRPC, QQP and STS-B). Dotted fields (``translation.en``) address nested columns.
+
+    ``causal_lm`` is supervised fine-tuning of a decoder (``deltaspace.trainers.sft``): the one text
+    field is the prompt, ``label_field`` the response, the loss is on the response tokens only and
+    evaluation generates; ``chat_template`` wraps prompt and response in the tokenizer's chat
+    template when it has one.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,12 +62,17 @@ class TaskSpec(BaseModel):
     splits: Splits = Splits()
     hub: HubSource | None = None
     source_prefix: str = ""
+    chat_template: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
         problems = []
         if self.kind == "classification" and len(self.labels) < 2:
             problems.append(f"labels: a classification task needs at least 2 labels, got {list(self.labels)}")
+        if self.kind == "causal_lm" and len(self.text_fields) != 1:
+            problems.append(
+                f"text_fields: a causal_lm task has one text field, the prompt; got {list(self.text_fields)}"
+            )
         if self.kind != "classification" and self.labels:
             problems.append(f"labels: a {self.kind} task has no label set, got {list(self.labels)}")
         if len(set(self.labels)) != len(self.labels):
@@ -84,8 +94,8 @@ class TaskSpec(BaseModel):
 
     @property
     def num_labels(self) -> int:
-        """Outputs of the head: the number of classes, 1 for regression, 0 for seq2seq."""
-        return {"classification": len(self.labels), "regression": 1, "seq2seq": 0}[self.kind]
+        """Outputs of the head: the number of classes, 1 for regression, 0 for text generation."""
+        return {"classification": len(self.labels), "regression": 1, "seq2seq": 0, "causal_lm": 0}[self.kind]
 
     @property
     def columns(self) -> tuple[str, ...]:
