@@ -91,6 +91,10 @@ def one_layer_bert(delta: DeltaSpec) -> tuple[Any, Any]:
     config = tiny_config("bert")
     config.num_hidden_layers = 1
     model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager").eval()
+    with torch.no_grad():  # frozen biases start at 0: move them, so formulas that read b are exercised
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.add_(0.5 * torch.randn(p.shape, generator=torch.Generator().manual_seed(len(name))))
     applied = apply_method(model, MethodSpec(name="oracle", deltas=(delta,), trainable=()))
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
