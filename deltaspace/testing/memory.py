@@ -7,8 +7,7 @@ before the model was built to the highest point during training (the weights plu
 steps added), as ``PeakMemory`` measures a trial on CPU.
 
 ``python -m deltaspace.testing.memory`` prints the table for every family, precision and
-checkpointing setting, in a process whose glibc returns freed tensors to the system (a fixed mmap
-threshold; glibc's default keeps them in its arenas and about doubles the resident peak).
+checkpointing setting, each measured in a fresh process (`measure_fresh`).
 """
 
 from __future__ import annotations
@@ -111,23 +110,39 @@ def measure(
     return MemoryCheck(family, method, precision, gradient_checkpointing, estimate, measured)
 
 
-def main() -> None:
+def measure_fresh(
+    family: str, precision: str = "fp32", gradient_checkpointing: bool = False
+) -> tuple[float, float]:
+    """(estimated MB, measured MB) of `measure` (LoRA) in a fresh process whose glibc returns freed
+    tensors to the system: a fixed mmap threshold, so that the resident set follows the live
+    tensors (glibc's default keeps freed memory in its arenas and about doubles the resident peak;
+    a process that measured another model before reuses part of its memory)."""
+    import json
     import os
+    import subprocess
     import sys
 
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # glibc reads it at start-up: run again with it
-        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"}
-        os.execve(sys.executable, [sys.executable, "-m", "deltaspace.testing.memory"], env)
-    import torch
+    code = (
+        "import json, torch\n"
+        "torch.set_num_threads(1)\n"
+        "from deltaspace.testing.memory import measure\n"
+        f"c = measure({family!r}, precision={precision!r}, gradient_checkpointing={gradient_checkpointing})\n"
+        "print(json.dumps([c.estimate.total_mb, c.measured_mb]))\n"
+    )
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    estimate, measured = json.loads(out.stdout.splitlines()[-1])
+    return estimate, measured
 
-    torch.set_num_threads(1)
+
+def main() -> None:
     print("family  precision  checkpointing  estimated MB  measured MB  measured/estimated")
     for family in ("bert", "gpt2", "llama", "bart"):
         for precision in ("fp32", "bf16"):
             for checkpointing in (False, True):
-                c = measure(family, precision=precision, gradient_checkpointing=checkpointing)
-                print(f"{family:7} {precision:10} {checkpointing!s:14} {c.estimate.total_mb:12.0f} "
-                      f"{c.measured_mb:12.0f} {c.ratio:19.2f}")  # fmt: skip
+                estimate, measured = measure_fresh(family, precision, checkpointing)
+                print(f"{family:7} {precision:10} {checkpointing!s:14} {estimate:12.0f} {measured:12.0f} "
+                      f"{measured / estimate:19.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
