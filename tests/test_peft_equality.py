@@ -38,10 +38,10 @@ FAMILIES = (
 )  # nn.Linear projections (peft's OLoRA ignores GPT-2's Conv1D layout)
 
 
-def twins(family: str, name: str) -> tuple[Any, Any]:
+def twins(family: str, name: str, spec: Any = None) -> tuple[Any, Any]:
     ours = tiny_model(family)
     theirs = copy.deepcopy(ours)
-    apply_method(ours, preset(name))
+    apply_method(ours, spec or preset(name))
     weights = family_for(ours.config).weights
     targets = [weights["query"], weights["value"]]
     config = LoraConfig(task_type="SEQ_CLS", target_modules=targets, lora_dropout=0.0, **TWINS[name])
@@ -97,6 +97,27 @@ def test_built_model_equals_peft_on_the_same_weights(family: str, name: str) -> 
         mine_out, peft_out = ours(**batch).logits, theirs(**batch).logits
     assert not torch.allclose(mine_out, tiny_model(family)(**batch).logits, atol=1e-4)  # the deltas act
     torch.testing.assert_close(mine_out, peft_out, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("init", ["pissa", "olora"])
+def test_data_driven_inits_divide_by_the_scale_as_peft_does(init: str) -> None:
+    """PiSSA at s = α/r = 2: A, B are √(S/s)-weighted, W keeps W - s·B A, as peft computes them."""
+    spec = preset("lora").model_copy(
+        update={"deltas": tuple(d.model_copy(update={"init": init}) for d in preset("lora").deltas)}
+    )
+    TWINS[f"{init}_s2"] = {"r": 8, "lora_alpha": 16, "init_lora_weights": init}
+    try:
+        ours, theirs = twins("bert", f"{init}_s2", spec)
+    finally:
+        del TWINS[f"{init}_s2"]
+    for module, attachment, layer in low_rank_sites(ours, theirs):
+        torch.testing.assert_close(
+            attachment.delta.down.weight, layer.lora_A["default"].weight, atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(
+            attachment.delta.up.weight, layer.lora_B["default"].weight, atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(module.base.weight, layer.base_layer.weight, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
