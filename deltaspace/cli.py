@@ -81,6 +81,40 @@ def positions_command() -> None:
     console.print(table)
 
 
+@app.command("forms")
+def forms_command(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON list instead of a table.")] = False,
+) -> None:
+    """List the functional forms: formula, source, sites, what size means, learning-rate range."""
+    from .space.forms import FORMS
+
+    rows = [
+        {
+            "form": f.name,
+            "formula": f.formula,
+            "source": f.source,
+            "sites": list(f.sites),
+            "size": f.size,
+            "insertions": list(f.insertions),
+            "compositions": list(f.compositions),
+            "learning_rate": {"low": f.learning_rate.low, "high": f.learning_rate.high,
+                              "default": f.learning_rate.default},  # fmt: skip
+        }
+        for f in FORMS.values()
+    ]
+    if json_out:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="functional forms (one registry: deltaspace/space/forms/)")
+    for col in ("form", "formula", "size", "sites", "learning rate (default)", "source"):
+        table.add_column(col)
+    for r in rows:
+        lr = r["learning_rate"]
+        table.add_row(r["form"], r["formula"], r["size"] or "-", ", ".join(r["sites"]),
+                      f"{lr['low']:g}–{lr['high']:g} ({lr['default']:g})", r["source"])  # fmt: skip
+    console.print(table)
+
+
 @app.command("count")
 def count_command(
     method: Annotated[str, typer.Argument(help="A preset name or a method YAML file.")],

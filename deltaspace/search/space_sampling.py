@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from ..space.delta import FORM_DEFAULTS, DeltaSpec
-from ..space.dimensions import MASK_FORMS, SIZED_FORMS
+from ..space.conditions import APPLIES, composition_of
+from ..space.delta import DeltaSpec
+from ..space.dimensions import SIZED_FORMS
 from ..space.forms import LearningRate
 from ..space.learning_rates import learning_rate_range
 from ..space.method import MethodSpec
@@ -43,26 +44,7 @@ _DERIVED = {
 SCALE_DEFAULT = 4.0  # He et al. (2022)'s scaled parallel adapter, when a slot names no scale
 
 
-def _composition(fields: dict[str, Any]) -> str:
-    return fields.get("composition") or FORM_DEFAULTS[fields["form"]]["composition"]
-
-
-# When a field means something, given the fields sampled before it; the others always do.
-APPLIES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "insertion": lambda f: f["form"] in ("bottleneck", "low_rank"),
-    "composition": lambda f: f["form"] in ("bottleneck", "low_rank"),
-    "gate": lambda f: f["form"] != "prefix" and _composition(f) == "gated",
-    "scale": lambda f: _composition(f) == "scaled",
-    "learn_scale": lambda f: _composition(f) == "scaled",
-    "activation": lambda f: f["form"] in ("bottleneck", "weight_adapter"),
-    "size": lambda f: f["form"] in SIZED_FORMS,
-    "fraction": lambda f: f["form"] in MASK_FORMS,
-    "penalty": lambda f: f["form"] == "l0_diff",
-    "projection": lambda f: f["form"] == "intrinsic",
-    "structured": lambda f: f["form"] == "intrinsic",
-}
-
-
+# When a field means something, given the fields sampled before it: derived from the registries.
 def _applies(name: str, fields: dict[str, Any]) -> bool:
     return APPLIES[name](fields) if name in APPLIES else True
 
@@ -190,7 +172,7 @@ def _consistent(fields: dict[str, Any]) -> dict[str, Any]:
     """Drop what the final form and composition do not read (a preset's leftovers included:
     the DeltaSpec defaults refill them); give scaled and gated compositions their defaults."""
     out = {k: v for k, v in fields.items() if v is not None and _applies(k, fields)}
-    composition = _composition(out)
+    composition = composition_of(out)
     if composition == "scaled":
         out.setdefault("scale", SCALE_DEFAULT)
     if composition == "gated" and fields["form"] != "prefix":
