@@ -8,7 +8,7 @@ fresh process per measurement, since OpenMP reads its wait policy once per proce
 
 * ``torch``: torch's defaults: OpenMP's own wait policy (spinning), one thread per core, no
   adaptation (``adaptive_threads: false``);
-* ``deltaspace``: what ``deltaspace`` sets: ``OMP_WAIT_POLICY=PASSIVE`` and threads chosen from the
+* ``deltaspace``: what ``deltaspace`` sets: ``GOMP_SPINCOUNT=10000`` (short spins) and threads chosen from the
   cores other processes leave free (``deltaspace.trainers.threads``).
 
 "busy" runs the trial beside a pure-Python busy loop pinned to one core, started and stopped by
@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from deltaspace.trainers.threads import short_openmp_waits
 
 ROOT = Path(__file__).resolve().parents[1]
 SST2 = ROOT.parent / "shared" / "data" / "sst2"
@@ -51,8 +53,9 @@ def child(mode: str, steps: int, data_dir: str) -> None:
 def measure(mode: str, steps: int, data_dir: str) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("OMP_WAIT_POLICY", None)
+    env.pop("GOMP_SPINCOUNT", None)
     if mode == "deltaspace":
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
+        short_openmp_waits(env)
     out = subprocess.run([sys.executable, __file__, "--child", mode, "--steps", str(steps), "--data-dir", data_dir],
                          env=env, capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])

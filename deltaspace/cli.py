@@ -190,9 +190,9 @@ def _handle_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .trainers.threads import passive_openmp
+    from .trainers.threads import short_openmp_waits
 
-    passive_openmp()  # before any command imports torch: OpenMP threads sleep, not spin, when they wait
+    short_openmp_waits()  # before any command imports torch: waiting OpenMP threads soon sleep
     _register_optional_commands()
     _handle_sigterm()
     try:

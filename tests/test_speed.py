@@ -154,17 +154,20 @@ def test_governor_rechecks_only_after_its_interval(monkeypatch) -> None:
         torch.set_num_threads(before)
 
 
-def test_openmp_waits_passively_unless_the_user_chose(monkeypatch) -> None:
+def test_openmp_spins_briefly_unless_the_user_chose(monkeypatch) -> None:
     from deltaspace.search.executors.local import WorkerSlot, worker_env
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert worker_env(WorkerSlot(0, 1, None), {})["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert worker_env(WorkerSlot(0, 1, None), {"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert worker_env(WorkerSlot(0, 1, None), {})["GOMP_SPINCOUNT"] == "10000"
+    chosen = worker_env(WorkerSlot(0, 1, None), {"OMP_WAIT_POLICY": "ACTIVE"})
+    assert chosen["OMP_WAIT_POLICY"] == "ACTIVE" and "GOMP_SPINCOUNT" not in chosen
+    assert worker_env(WorkerSlot(0, 1, None), {"GOMP_SPINCOUNT": "5"})["GOMP_SPINCOUNT"] == "5"
     from deltaspace import cli
 
     with pytest.raises(SystemExit):
         cli.main(["--help"])
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["GOMP_SPINCOUNT"] == "10000"
 
 
 def test_timing_record_means_and_shares() -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ...trainers.threads import passive_openmp
+from ...trainers.threads import short_openmp_waits
 from ..errors import SearchError
 from ..validate import StudyPlan
 from ..worker import Worker
@@ -54,7 +54,7 @@ def plan_workers(workers: int, devices: list[str], cores: int | None = None) -> 
 def worker_env(slot: WorkerSlot, base: dict[str, str]) -> dict[str, str]:
     """The worker's environment: its threads, its device, and no progress bars under the display."""
     env = {**base, **dict.fromkeys(THREAD_VARIABLES, str(slot.threads)), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    passive_openmp(env)
+    short_openmp_waits(env)
     if slot.device is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot.device
     return env
