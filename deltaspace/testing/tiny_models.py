@@ -58,22 +58,9 @@ def tiny_config(family: str, vocab_size: int = 128) -> Any:
             forced_eos_token_id=2,
             **common,
         )
-    if family == "llama":
-        return tf.LlamaConfig(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-            pad_token_id=0,
-            bos_token_id=1,
-            eos_token_id=2,
-            **common,
-        )
-    if family in ("qwen2", "mistral"):  # Llama-like, grouped key-value heads
-        cls = tf.Qwen2Config if family == "qwen2" else tf.MistralConfig
-        return cls(
+    llama_like = {"llama": tf.LlamaConfig, "qwen2": tf.Qwen2Config, "mistral": tf.MistralConfig}
+    if family in llama_like:  # grouped key-value heads
+        return llama_like[family](
             hidden_size=32,
             num_hidden_layers=2,
             num_attention_heads=4,
