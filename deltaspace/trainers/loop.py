@@ -4,6 +4,12 @@ length-grouped batches, periodic evaluation with a pruning callback, early stopp
 A plain loop rather than ``transformers.Trainer``/``accelerate``: it is short, and on CPU the
 bench (bench/throughput.py) shows no loop overhead to win back. The returned `LoopResult`
 carries the failure (non-finite loss, out of memory) instead of raising it.
+
+A run can stop at ``max_steps`` and go on later (multi-fidelity promotion): with ``keep_state``
+the result carries a `LoopState` (trainable weights where training stopped, optimiser, schedule,
+loss scaler, random generators, the curve and the best evaluation so far), and a loop started
+with ``resume=`` that state continues exactly as the uninterrupted run would have: same batches,
+same dropout, same schedule (``settings.schedule_steps`` long), bit for bit at the same threads.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -26,6 +32,8 @@ if TYPE_CHECKING:
     import torch
 
 OnEval = Callable[[int, float], bool]
+LoopState = dict[str, Any]
+"""What a stopped loop needs to go on (``torch.save``-able): see `capture_state`."""
 """``on_eval(step, score) -> stop``: called after each evaluation; True prunes the trial."""
 
 
@@ -41,10 +49,35 @@ class LoopResult:
     stop_reason: str | None = None  # why training ended before its step budget (None: it did not)
     curve: list[EvalPoint] = field(default_factory=list)
     best: EvalPoint | None = None
+    state: LoopState | None = None  # with keep_state: where training stopped, to resume from
+
+
 
 
 def total_steps(n_examples: int, settings: TrainSettings) -> int:
     return settings.max_steps or settings.epochs * math.ceil(n_examples / settings.batch_size)
+
+
+def schedule_length(n_examples: int, settings: TrainSettings) -> int:
+    """The steps the learning-rate schedule spans: ``schedule_steps``, else the step budget."""
+    return settings.schedule_steps or total_steps(n_examples, settings)
+
+
+def _rng_states(device: torch.device) -> dict[str, Any]:
+    import torch
+
+    states: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any], device: torch.device) -> None:
+    import torch
+
+    torch.set_rng_state(states["cpu"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def epoch_batches(lengths: np.ndarray, settings: TrainSettings) -> Iterator[np.ndarray]:
@@ -84,12 +117,17 @@ def train_loop(
     on_eval: OnEval | None = None,
     regularization: Callable[[], torch.Tensor] | None = None,
     between_steps: Callable[[], object] | None = None,
+    *,
+    resume: LoopState | None = None,
+    keep_state: bool = False,
 ) -> LoopResult:
     """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation.
 
     ``regularization()``, when given, is added to the task loss at every step (diff pruning's L0
     penalty: ``AppliedMethod.regularization_loss``). ``between_steps()`` runs after each step
-    (the thread governor's re-check); its time counts as training."""
+    (the thread governor's re-check); its time counts as training. ``resume`` continues a run
+    that stopped earlier (its `LoopResult.state`); ``keep_state`` returns this run's state in
+    ``LoopResult.state`` (taken before the best weights are restored)."""
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -99,11 +137,19 @@ def train_loop(
     if not trainable:
         return LoopResult(status="failed", failure_reason="the model has no trainable parameters")
     steps = total_steps(len(train), settings)
-    optimizer, scheduler = make_optimizer(model, settings, steps)
+    optimizer, scheduler = make_optimizer(model, settings, schedule_length(len(train), settings))
     precision = resolve_precision(settings.precision, device)
     scaler = precision.scaler()  # loss scaling only under fp16
     best_state: dict[str, torch.Tensor] = {}
     evals_since_best = 0
+    batches = epoch_batches(train.lengths, settings)
+    if resume is not None:
+        evals_since_best = _restore(resume, out, trainable, best_state, optimizer, scheduler, scaler)
+        if out.steps > steps:
+            raise ValueError(f"cannot resume a run at step {out.steps} with a budget of {steps} steps")
+        for _ in range(out.steps):  # the batches the stopped run consumed
+            next(batches)
+        _set_rng_states(resume["rng"], device)
 
     def run_eval(step: int) -> bool:
         """Evaluate, record, report; True when training should stop (pruned or early stop)."""
@@ -147,7 +193,6 @@ def train_loop(
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     model.train()
-    batches = epoch_batches(train.lengths, settings)
     console = Console(stderr=True)
     with Progress(*columns, console=console, disable=not settings.progress, transient=True) as progress:
         bar = progress.add_task("training", total=steps)
@@ -178,7 +223,9 @@ def train_loop(
             out.train_seconds += time.perf_counter() - tic
             budget = settings.max_train_seconds
             over_budget = budget is not None and out.train_seconds >= budget
-            due = settings.eval_every is not None and out.steps % settings.eval_every == 0
+            due = (settings.eval_every is not None and out.steps % settings.eval_every == 0) or (
+                out.steps in settings.eval_at
+            )
             if due or out.steps == steps or over_budget:
                 stopped = run_eval(out.steps) or over_budget
                 if stopped and out.steps < steps and out.status != "pruned":
@@ -191,8 +238,49 @@ def train_loop(
         if device.type == "cuda":
             torch.cuda.empty_cache()
         return out
+    if keep_state:
+        out.state = capture_state(out, trainable, best_state, evals_since_best, optimizer, scheduler, scaler, device)
     if best_state:
         with torch.no_grad():
             for name, value in best_state.items():
                 trainable[name].copy_(value)
     return out
+
+
+def capture_state(out: LoopResult, trainable: dict[str, torch.nn.Parameter], best_state: dict[str, torch.Tensor],
+                  evals_since_best: int, optimizer: Any, scheduler: Any, scaler: Any,
+                  device: torch.device) -> LoopState:  # fmt: skip
+    """Everything `train_loop` needs to continue this run (copies on the CPU)."""
+    return {
+        "steps": out.steps,
+        "curve": [p.model_dump() for p in out.curve],
+        "best": None if out.best is None else out.best.model_dump(),
+        "evals_since_best": evals_since_best,
+        "weights": {n: p.detach().to("cpu", copy=True) for n, p in trainable.items()},
+        "best_weights": {n: v.to("cpu") for n, v in best_state.items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": _rng_states(device),
+    }
+
+
+def _restore(state: LoopState, out: LoopResult, trainable: dict[str, torch.nn.Parameter],
+             best_state: dict[str, torch.Tensor], optimizer: Any, scheduler: Any, scaler: Any) -> int:  # fmt: skip
+    """Put a captured state back; returns the evaluations since the best one."""
+    import torch
+
+    missing = sorted(set(trainable) ^ set(state["weights"]))
+    if missing:
+        raise ValueError(f"the saved state does not match this model's trainable parameters: {missing[:5]}")
+    with torch.no_grad():
+        for name, value in state["weights"].items():
+            trainable[name].copy_(value)
+    best_state.update({n: v.to(trainable[n].device) for n, v in state["best_weights"].items()})
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    out.steps = state["steps"]  # seconds and examples count this run's work, steps the whole run's
+    out.curve = [EvalPoint(**p) for p in state["curve"]]
+    out.best = None if state["best"] is None else EvalPoint(**state["best"])
+    return int(state["evals_since_best"])

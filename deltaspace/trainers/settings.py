@@ -48,6 +48,11 @@ class TrainSettings(BaseModel):
     max_target_length: int = Field(default=64, ge=1)
     num_beams: int = Field(default=1, ge=1)
     eval_every: int | None = Field(default=None, ge=1)
+    # further steps evaluated besides every ``eval_every``-th (a promoted study's rung budgets)
+    eval_at: tuple[int, ...] = ()
+    # the length of the learning-rate schedule when training stops before its end: a promoted
+    # trial trains rung by rung on the schedule of its last rung (None: ``max_steps``)
+    schedule_steps: int | None = Field(default=None, ge=1)
     # intermediate evaluations on a fixed stratified subset of this many examples; the reported
     # score is the whole split's, from the best weights (trainers/subsets.py)
     eval_subset: int | None = Field(default=None, ge=1)
@@ -69,4 +74,6 @@ class TrainSettings(BaseModel):
     def _patience_needs_evals(self) -> TrainSettings:
         if self.patience is not None and self.eval_every is None:
             raise ValueError("patience: early stopping needs eval_every (evaluations to compare)")
+        if self.schedule_steps is not None and (self.max_steps is None or self.schedule_steps < self.max_steps):
+            raise ValueError("schedule_steps: needs max_steps, and may not be shorter than it")
         return self

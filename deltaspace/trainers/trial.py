@@ -40,6 +40,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class StateFiles:
+    """Where a trial resumes from and where it saves its loop state (None: neither)."""
+
+    resume_from: str | Path | None = None
+    save_to: str | Path | None = None
+
+    def load(self) -> Any:
+        import torch
+
+        if self.resume_from is None:
+            return None
+        return torch.load(self.resume_from, map_location="cpu", weights_only=False)
+
+    def save(self, state: Any) -> None:
+        import torch
+
+        if self.save_to is not None and state is not None:
+            torch.save(state, self.save_to)
+
+
 @dataclass
 class Built:
     """A model ready to train: its tokenizer, parameter count and (when built from a MethodSpec)
@@ -62,6 +83,8 @@ def run_trial(
     on_eval: OnEval | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
     weights_path: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    save_state_to: str | Path | None = None,
 ) -> TrialResult:
     """Build ``method`` on ``model`` (a name, a path, or a config for a random tiny model), train it on
     ``task`` (a registered name, a task YAML path, or a TaskSpec) and evaluate it.
@@ -69,7 +92,9 @@ def run_trial(
     ``seed`` overrides ``settings.seed``; ``on_eval(step, score)`` returning True prunes the trial.
     A task YAML's data defaults to the YAML file's folder. With ``weights_path``, a complete
     trial writes its trainable parameters there (safetensors, keyed by parameter name, the
-    method's canonical JSON in the metadata).
+    method's canonical JSON in the metadata). ``save_state_to`` writes where training stopped
+    (``train_loop``'s state, ``torch.save``) so that a later call with ``resume_from`` and a larger
+    ``settings.max_steps`` continues it exactly (multi-fidelity promotion).
     """
     settings = settings or TrainSettings()
     settings = settings if seed is None else settings.model_copy(update={"seed": seed})
@@ -98,7 +123,8 @@ def run_trial(
         return Built(applied.model, tok, applied.counts, applied)
 
     label = model if isinstance(model, str) else f"random {model.model_type} ({type(model).__name__})"
-    return _trial(build, spec, data_dir, settings, method_spec.name, label, on_eval, weights_path)
+    states = StateFiles(resume_from, save_state_to)
+    return _trial(build, spec, data_dir, settings, method_spec.name, label, on_eval, weights_path, states)
 
 
 def train_and_evaluate(
@@ -153,6 +179,7 @@ def _trial(
     model_label: str,
     on_eval: OnEval | None,
     weights_path: str | Path | None = None,
+    states: StateFiles = StateFiles(),
 ) -> TrialResult:
     import torch
     import transformers
@@ -204,8 +231,12 @@ def _trial(
                 recheck = governor.maybe_recheck
             with clock("loop"):
                 loop = train_loop(
-                    model, train, steering, settings, device, evaluator.pad_id, on_eval, regularization, recheck
-                )
+                    model, train, steering, settings, device, evaluator.pad_id, on_eval, regularization, recheck,
+                    resume=states.load(), keep_state=states.save_to is not None,
+                )  # fmt: skip
+            if loop.status == "complete":
+                with clock("store"):
+                    states.save(loop.state)
             final = None
             if steering is not evaluator and loop.status == "complete":
                 with clock("evaluate_full"):  # the best weights (restored by the loop) on the whole split
