@@ -334,5 +334,5 @@ def test_a_database_in_a_read_only_folder(
 def test_db_upgrade_brings_a_database_to_head(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ds.db'}"
     code, out, _ = run_cli(capsys, ["db", "upgrade", "--storage", url])
-    assert code == 0 and out.strip() == f"{url} is at schema revision 0001_initial"
+    assert code == 0 and out.strip() == f"{url} is at schema revision 0002_rungs"
     assert Storage(url, read_only=True).list_studies() == []

@@ -24,7 +24,7 @@ from deltaspace.storage.models import Base
 def test_fresh_database_is_created_at_head(storage_url: str) -> None:
     assert current_revision(storage_url) is None
     Storage(storage_url).close()
-    assert current_revision(storage_url) == head_revision() == "0001_initial"
+    assert current_revision(storage_url) == head_revision() == "0002_rungs"
     assert upgrade(storage_url) == head_revision()  # idempotent
 
 
@@ -74,3 +74,28 @@ def test_workers_opening_a_fresh_database_at_once(storage_url: str) -> None:
         thread.join()
     assert errors == []
     assert current_revision(storage_url) == head_revision()
+
+
+def test_a_database_of_the_first_schema_upgrades_with_its_trials(storage_url: str) -> None:
+    """A database written before promotion existed keeps its studies and trials through 0002."""
+    from alembic import command
+
+    from deltaspace.storage.migrations import alembic_config
+
+    engine = make_engine(storage_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001_initial")
+        conn.execute(text(
+            "INSERT INTO ds_studies (id, name, spec_yaml, status, created_at, updated_at, optuna_study_name) "
+            "VALUES (1, 'old', 'name: old', 'complete', '2025-01-01 00:00:00', '2025-01-01 00:00:00', 'old')"))
+        conn.execute(text(
+            "INSERT INTO ds_trials (id, study_id, number, status, method_name, method_json, method_hash, "
+            "params_json, training_json, seed, score) VALUES (1, 1, 0, 'complete', 'lora', '{}', 'h', '{}', '{}', 0, 0.75)"))
+    engine.dispose()
+    assert current_revision(storage_url) == "0001_initial"
+    storage = Storage(storage_url)  # opening a writable Storage upgrades
+    assert current_revision(storage_url) == "0002_rungs"
+    trial = storage.get_trial("old", 0)
+    assert trial.score == 0.75 and trial.rung is None
+    assert storage.list_rungs("old") == [] and storage.promotions("old") == []
+    storage.close()

@@ -18,6 +18,8 @@
       batch_size: 16
       lr: {low: 1.0e-4, high: 3.0e-3, log: true}
     search: {sampler: tpe, pruner: median, seed: 0}
+    # or, instead of a pruner, multi-fidelity promotion over both objectives:
+    #   search: {promotion: {rungs: [40, 120, 360], eta: 3, seeds: [0, 1, 2]}}   # last rung = max_steps
     methods:                               # one arm per trial (the parameter ``method``)
       lora: {size: [4, 8, 16]}             # a preset and its size
       mam: {}
@@ -86,6 +88,26 @@ class Component(StrictModel):
         return data
 
 
+class Promotion(StrictModel):
+    """Multi-fidelity promotion (``deltaspace.search.promotion``): every trial trains ``rungs[0]``
+    steps; at each rung the best ``1/eta`` of the candidates by non-dominated rank and crowding
+    (all objectives, so small methods survive beside accurate ones) continue from their saved
+    state to the next budget, on the learning-rate schedule of the last rung; the last rung
+    (``budget.max_steps``) runs every survivor on ``seeds`` (default: the study's seed and the
+    next two), so its front carries intervals."""
+
+    rungs: tuple[Int, ...] = Field(min_length=2)
+    eta: Float = Field(default=3.0, gt=1)
+    seeds: tuple[Annotated[Int, Field(ge=0)], ...] | None = Field(default=None, min_length=1)
+
+    @field_validator("rungs")
+    @classmethod
+    def _increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(r < 1 for r in value) or any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError(f"rungs must be step budgets >= 1 in increasing order; got {list(value)}")
+        return value
+
+
 class SearchSettings(StrictModel):
     """How points are chosen and stopped, and how lost workers are noticed.
 
@@ -100,6 +122,7 @@ class SearchSettings(StrictModel):
     seed: Int | None = Field(default=0, ge=0)
     heartbeat_interval: Int = Field(default=10, ge=1)
     grace_period: Int | None = Field(default=None, ge=1)
+    promotion: Promotion | None = None
 
     @property
     def grace_seconds(self) -> int:
@@ -196,9 +219,42 @@ class StudySpec(StrictModel):
             and self.search.sampler.name != "grid"
         ):
             problems.append("budget: give n_trials and/or timeout (only the grid sampler knows when to stop)")
+        problems += self._promotion_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _promotion_problems(self) -> list[str]:
+        promotion = self.search.promotion
+        if promotion is None:
+            return []
+        out = []
+        if promotion.rungs[-1] != self.budget.max_steps:
+            out.append(
+                f"search.promotion.rungs: the last rung is the full budget; it must equal budget.max_steps "
+                f"({self.budget.max_steps}), got {promotion.rungs[-1]}"
+            )
+        if len(self.seeds) != 1:
+            out.append("seeds: with promotion, give one seed (the rungs train it); the last rung's seeds "
+                       "are search.promotion.seeds")  # fmt: skip
+        elif promotion.seeds is not None and promotion.seeds[0] != self.seeds[0]:
+            out.append(f"search.promotion.seeds must start with the study's seed {self.seeds[0]} "
+                       "(the promoted run continues it)")  # fmt: skip
+        if self.search.pruner.name != "none":
+            out.append("search.pruner: promotion decides which trials go on; drop the pruner or the promotion")
+        if self.budget.max_train_seconds is not None:
+            out.append("budget.max_train_seconds: promotion's rungs are step budgets; drop the wall-time limit")
+        if self.budget.n_trials is None:
+            out.append("budget.n_trials: promotion decides each rung when the rung below has all its trials")
+        return out
+
+    @property
+    def final_seeds(self) -> tuple[int, ...]:
+        """The seeds each design trains on at its last budget: the promotion's, else ``seeds``."""
+        promotion = self.search.promotion
+        if promotion is None:
+            return self.seeds
+        return promotion.seeds or tuple(self.seeds[0] + k for k in range(3))
 
     def arm_preset(self, name: str) -> str | None:
         """The preset an arm starts from (None for free slots)."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from deltaspace.storage.records import STUDY_STATUSES, TRIAL_STATUSES
+from deltaspace.storage.records import RUNG_STATUSES, STUDY_STATUSES, TRIAL_STATUSES
 
 # Deterministic constraint names, so migrations can name what they alter.
 NAMING_CONVENTION = {
@@ -131,6 +132,8 @@ class Trial(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result_json: Mapped[str | None] = mapped_column(Text)
     weights_path: Mapped[str | None] = mapped_column(Text)
+    # with promotion: the highest rung whose result the row carries (None: a study without rungs)
+    rung: Mapped[int | None] = mapped_column(Integer)
 
 
 class IntermediateScore(Base):
@@ -142,3 +145,46 @@ class IntermediateScore(Base):
     step: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
+
+
+class Rung(Base):
+    """One rung of one trial in a promoted study: its budget, state of work, result, and the loop
+    state it stopped in (what the next rung resumes; dropped once the trial is not promoted)."""
+
+    __tablename__ = "ds_rungs"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "rung"),
+        CheckConstraint(_one_of("status", RUNG_STATUSES), name="status"),
+        Index("ix_ds_rungs_study_rung_status", "study_id", "rung", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("ds_studies.id", ondelete="CASCADE"))
+    trial_id: Mapped[int] = mapped_column(ForeignKey("ds_trials.id", ondelete="CASCADE"))
+    rung: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    result_json: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Promotion(Base):
+    """The decision that promoted trials into ``rung``: made once per study and rung (the unique
+    constraint is what makes two workers deciding at the same moment agree)."""
+
+    __tablename__ = "ds_promotions"
+    __table_args__ = (UniqueConstraint("study_id", "rung"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("ds_studies.id", ondelete="CASCADE"))
+    rung: Mapped[int] = mapped_column(Integer)
+    candidates: Mapped[int] = mapped_column(Integer)
+    chosen_json: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 StudyStatus = Literal["queued", "running", "complete", "failed", "cancelled"]
 TrialStatus = Literal["running", "complete", "failed", "pruned", "infeasible"]
+RungStatus = Literal["pending", "running", "complete", "failed"]
 STUDY_STATUSES: tuple[str, ...] = get_args(StudyStatus)
 TRIAL_STATUSES: tuple[str, ...] = get_args(TrialStatus)
+RUNG_STATUSES: tuple[str, ...] = get_args(RungStatus)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -107,6 +109,7 @@ class TrialRecord(BaseModel):
     heartbeat_at: datetime | None = None
     result_json: str | None = None
     weights_path: str | None = None
+    rung: int | None = None
 
     @property
     def method(self) -> dict[str, Any]:
@@ -121,3 +124,41 @@ class TrialRecord(BaseModel):
         from deltaspace.trainers.result import TrialResult  # lazy: keeps trainers out of imports
 
         return TrialResult.from_json(self.result_json)
+
+
+class RungRecord(BaseModel):
+    """One row of ``ds_rungs`` (without its saved state: `Storage.rung_state` reads that)."""
+
+    model_config = _FROZEN
+    study_name: str
+    number: int
+    rung: int
+    steps: int
+    status: RungStatus
+    score: float | None = None
+    result_json: str | None = None
+    attempts: int = 0
+    has_state: bool = False
+    worker_host: str | None = None
+    worker_pid: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def result(self) -> TrialResult | None:
+        if self.result_json is None:
+            return None
+        from deltaspace.trainers.result import TrialResult
+
+        return TrialResult.from_json(self.result_json)
+
+
+class PromotionRecord(BaseModel):
+    """One promotion decision: the trials promoted into ``rung`` out of ``candidates``."""
+
+    model_config = _FROZEN
+    rung: int
+    candidates: int
+    chosen: list[int]
+    decided_at: datetime

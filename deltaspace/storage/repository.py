@@ -19,11 +19,12 @@ from deltaspace.storage.engine import DEFAULT_URL, asks_read_only, make_engine, 
 from deltaspace.storage.errors import ReadOnlyStorageError
 from deltaspace.storage.failures import Transactions, opening
 from deltaspace.storage.migrations import check_schema, ensure_schema
+from deltaspace.storage.rungs import RungMethods
 from deltaspace.storage.studies import StudyMethods
 from deltaspace.storage.trials import TrialMethods
 
 
-class Storage(StudyMethods, TrialMethods):
+class Storage(StudyMethods, TrialMethods, RungMethods):
     """Studies, trials and intermediate scores in SQLite or PostgreSQL.
 
     Opening a Storage connects at once, so a bad URL, an unreachable server or a file that is not

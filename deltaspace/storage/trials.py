@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from deltaspace.storage import rows
 from deltaspace.storage.failures import Transactions
@@ -22,6 +23,21 @@ _COPIED_FROM_RESULT = tuple(
     """delta_params head_params trainable_params stored_params percent steps train_seconds eval_seconds
     peak_memory_mb latency_ms_batch1 latency_ms_batch32""".split()
 )
+
+
+def write_result(s: Session, row: Trial, result: TrialResult, weights_path: str | None = None) -> None:
+    """Store ``result`` in the trial row (status, score, costs, curve), inside the caller's transaction."""
+    now = rows.utcnow()
+    row.status, row.score, row.failure_reason = result.status, result.score, result.failure_reason
+    row.metrics_json = json.dumps(result.metrics, sort_keys=True)
+    for column in _COPIED_FROM_RESULT:
+        setattr(row, column, getattr(result, column))
+    row.examples_per_second = result.train_examples_per_second
+    row.result_json, row.weights_path = result.to_json(), weights_path
+    row.finished_at = row.heartbeat_at = now
+    for point in result.eval_curve:
+        rows.upsert_point(s, row.id, point.step, point.score, point.seconds)
+    s.execute(update(Study).where(Study.id == row.study_id).values(updated_at=now))
 
 
 class TrialMethods:
@@ -99,19 +115,9 @@ class TrialMethods:
         self, study_name: str, number: int, result: TrialResult, *, weights_path: str | None = None
     ) -> TrialRecord:
         """Store a trial's TrialResult (status, score, costs, its eval curve) and end the trial."""
-        now = rows.utcnow()
         with self._write.begin() as s:
             row = rows.trial_row(s, study_name, number, lock=True)
-            row.status, row.score, row.failure_reason = result.status, result.score, result.failure_reason
-            row.metrics_json = json.dumps(result.metrics, sort_keys=True)
-            for column in _COPIED_FROM_RESULT:
-                setattr(row, column, getattr(result, column))
-            row.examples_per_second = result.train_examples_per_second
-            row.result_json, row.weights_path = result.to_json(), weights_path
-            row.finished_at = row.heartbeat_at = now
-            for point in result.eval_curve:
-                rows.upsert_point(s, row.id, point.step, point.score, point.seconds)
-            s.execute(update(Study).where(Study.id == row.study_id).values(updated_at=now))
+            write_result(s, row, result, weights_path)
             s.flush()
             return rows.to_record(row, study_name)
 
