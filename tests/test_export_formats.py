@@ -33,6 +33,13 @@ PREFIXES = MethodSpec(  # two prefixes at every layer: one peft prefix of length
     ),
 )
 PROMPT = MethodSpec(name="prompt3", deltas=(DeltaSpec(form="prefix", position="embeddings", size=3),))
+LOKR_LOW_RANK = MethodSpec(  # r=2 < max(b, d)/2: W2 = W2a W2b, two ranks and scales (rank/alpha patterns)
+    name="lokr_low_rank",
+    deltas=(
+        DeltaSpec(form="lokr", position="query", size=2, scale=1.5),
+        DeltaSpec(form="lokr", position="value", size=3),
+    ),
+)
 
 
 def trained(family: str, spec: MethodSpec, seed: int = 0) -> TrainedTrial:
@@ -93,6 +100,9 @@ def peft_prefix_logits(peft_model, batch, length: int) -> torch.Tensor:
         ("bert", preset("rslora")),
         ("bert", preset("loha")),
         ("llama", preset("loha")),
+        ("bert", preset("lokr")),
+        ("llama", preset("lokr")),
+        ("llama", LOKR_LOW_RANK),
         ("bert", preset("vera")),
         ("qwen2", preset("vera")),
         ("bert", preset("ln_tuning")),

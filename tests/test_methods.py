@@ -112,6 +112,7 @@ MERGEABLE = {
     "dora": preset("dora"),
     "pissa": preset("pissa"),
     "loha": preset("loha"),
+    "lokr": preset("lokr"),
     "vera": preset("vera"),
     "oft": preset("oft"),
     "ia3": preset("ia3"),

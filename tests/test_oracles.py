@@ -118,7 +118,7 @@ def delta_of(delta: DeltaSpec, m: Any, source: torch.Tensor, frozen: torch.nn.Li
         return f(source @ m.down.weight.T + m.down.bias) @ m.up.weight.T + m.up.bias
     if delta.form == "low_rank":
         return source @ m.down.weight.T @ m.up.weight.T
-    if delta.form in ("loha", "vera"):
+    if delta.form in ("loha", "lokr", "vera"):
         return source @ weight_update_of(delta, m).T
     if delta.form in ("scaling", "bias"):
         return m.vector
@@ -132,6 +132,10 @@ def weight_update_of(delta: DeltaSpec, m: Any) -> torch.Tensor:
         return m.up.weight @ m.down.weight
     if delta.form == "loha":  # (W1a W1b) ⊙ (W2a W2b)
         return (m.w1a @ m.w1b) * (m.w2a @ m.w2b)
+    if delta.form == "lokr":  # W1 ⊗ W2: entry (i·b + k, j·d + l) is W1[i, j]·W2[k, l], W2 = W2a W2b at low rank
+        w2 = m.w2[0] @ m.w2[1] if len(m.w2) == 2 else m.w2[0]
+        (a, c), (b, d) = m.w1.shape, w2.shape
+        return torch.einsum("ij,kl->ikjl", m.w1, w2).reshape(a * b, c * d)
     if delta.form == "vera":  # diag(λ_b) B diag(λ_d) A, top-left blocks of the shared A, B
         out_dim, in_dim = m.shape
         a, b = m.projections.module.a[:, :in_dim], m.projections.module.b[:out_dim]

@@ -134,3 +134,60 @@ def test_vera_draws_peft_s_random_matrices(family: str) -> None:
     shared = next(iter(ours.ds_shared.values()))
     torch.testing.assert_close(shared.a, peft_model.base_model.vera_A["default"], atol=0, rtol=0)
     torch.testing.assert_close(shared.b, peft_model.base_model.vera_B["default"], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(("rank", "scale"), [(8, 1.0), (2, 1.5)])  # W2 full / W2 = W2a W2b (r < max(b, d)/2)
+def test_lokr_equals_peft_s_lokr_on_the_same_weights(family: str, rank: int, scale: float) -> None:
+    """The same factor shapes and zero W1 as peft's LoKr (r, α = s·r, its default factorisation),
+    then, with every factor moved off its init and copied into peft, the same outputs."""
+    from peft import LoKrConfig
+
+    from deltaspace.methods.forms import LoKr
+    from deltaspace.space import DeltaSpec, MethodSpec
+
+    deltas = tuple(DeltaSpec(form="lokr", position=p, size=rank, scale=scale) for p in ("query", "value"))
+    ours = tiny_model(family)
+    theirs = copy.deepcopy(ours)
+    apply_method(ours, MethodSpec(name="lokr", deltas=deltas))
+    weights = family_for(ours.config).weights
+    targets = [weights["query"], weights["value"]]
+    config = LoKrConfig(task_type="SEQ_CLS", r=rank, alpha=scale * rank, target_modules=targets)
+    theirs = get_peft_model(theirs, config).eval()
+    generator = torch.Generator().manual_seed(5)
+    sites = 0
+    with torch.no_grad():
+        for name, module in ours.named_modules():
+            if not isinstance(module, DeltaLinear):
+                continue
+            lokr = next(a.delta for a in module.outputs if isinstance(a.delta, LoKr))
+            layer = theirs.base_model.model.get_submodule(name)
+            names = ("lokr_w2_a", "lokr_w2_b") if len(lokr.w2) == 2 else ("lokr_w2",)
+            assert set(names) <= {n for n in layer.adapter_layer_names if "default" in getattr(layer, n)}
+            assert not lokr.w1.any() and not layer.lokr_w1["default"].any()  # ΔW = 0 at the start
+            for mine, part in [(lokr.w1, "lokr_w1"), *zip(lokr.w2, names, strict=True)]:
+                peft_tensor = getattr(layer, part)["default"]
+                assert mine.shape == peft_tensor.shape
+                mine.add_(0.3 * torch.randn(mine.shape, generator=generator))
+                peft_tensor.copy_(mine)
+            sites += 1
+        assert sites == sum(1 for m in theirs.modules() if hasattr(m, "lokr_w1")) > 0
+        mine_params = dict(ours.named_parameters())
+        for n, p in theirs.named_parameters():  # the head: peft's trained copy of it
+            if "modules_to_save.default." in n:
+                p.copy_(
+                    mine_params[n.replace("base_model.model.", "").replace("modules_to_save.default.", "")]
+                )
+        batch = tiny_batch(family)
+        mine_out, peft_out = ours.eval()(**batch).logits, theirs(**batch).logits
+    assert not torch.allclose(mine_out, tiny_model(family)(**batch).logits, atol=1e-4)  # the deltas act
+    torch.testing.assert_close(mine_out, peft_out, atol=1e-5, rtol=0)
+
+
+def test_lokr_splits_dimensions_as_peft_does() -> None:
+    """deltaspace's accounting splits out/in without peft: the same pairs as peft's factorization."""
+    from peft.tuners.lokr.layer import factorization as peft_factorization
+
+    from deltaspace.space.forms.lokr import factorization
+
+    assert all(factorization(d) == peft_factorization(d) for d in range(1, 4097))

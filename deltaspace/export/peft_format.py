@@ -13,6 +13,8 @@ peft keeps one tuner per adapter directory. A method converts when every delta i
 * prefix tuning: P_k, P_v at every layer's self-attention heads (no reparameterisation MLP);
 * prompt tuning: the prompt vectors at the input embeddings;
 * OFT: the skew-symmetric blocks of each rotated projection (the exact Cayley transform);
+* LoHa, LoKr: their factors at each projection (α = s·r; peft's LoKr splits W2 as deltaspace does);
+  VeRA: λ_b, λ_d and the shared random A, B;
 * LN tuning: a method that trains only the layer norms (and the head), as peft's LNTuning copies.
 
 The task head and, for LoRA, trained biases go in as peft's ``modules_to_save`` and ``bias="all"``.
@@ -158,19 +160,19 @@ def peft_config(tuner: str, spec: MethodSpec, model: Any) -> Any:
     )
 
 
-LYCORIS = ("loha", "vera")
+LYCORIS = ("loha", "lokr", "vera")
 
 
 def _lycoris_config(tuner: str, model: Any, task_type: str, heads: list[str], conv1d: bool) -> Any:
-    """LoHa (r, α = s·r per module) or VeRA (one r and seed; s folded into λ_b) of ``model``."""
+    """LoHa or LoKr (r, α = s·r per module) or VeRA (one r and seed; s folded into λ_b) of ``model``."""
     import peft
 
-    from deltaspace.methods.forms import LoHa, Vera
+    from deltaspace.methods.forms import LoHa, LoKr, Vera
 
     if conv1d:
         raise PeftExportError(f"peft's {tuner} does not wrap GPT-2's Conv1D projections")
     try:
-        found = attached(model, LoHa if tuner == "loha" else Vera)
+        found = attached(model, {"loha": LoHa, "lokr": LoKr, "vera": Vera}[tuner])
     except ValueError as err:
         raise PeftExportError(str(err)) from None
     if tuner == "vera":
@@ -187,9 +189,10 @@ def _lycoris_config(tuner: str, model: Any, task_type: str, heads: list[str], co
             save_projection=True,
             modules_to_save=heads or None,
         )
-    ranks = {name: (loha.w1b.shape[0], scale * loha.w1b.shape[0]) for name, (loha, scale) in found.items()}
+    rank = {name: m.rank if tuner == "lokr" else m.w1b.shape[0] for name, (m, _) in found.items()}
+    ranks = {name: (rank[name], scale * rank[name]) for name, (_, scale) in found.items()}
     common_r, common_alpha = max(ranks.values(), key=list(ranks.values()).count)
-    return peft.LoHaConfig(
+    return (peft.LoKrConfig if tuner == "lokr" else peft.LoHaConfig)(
         task_type=task_type,
         r=common_r,
         alpha=common_alpha,

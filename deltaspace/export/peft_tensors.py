@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from deltaspace.methods.composition import effective_scale
-from deltaspace.methods.forms import OFT, LoHa, LowRank, ScalingVector, Vera
+from deltaspace.methods.forms import OFT, LoHa, LoKr, LowRank, ScalingVector, Vera
 from deltaspace.methods.sites import DeltaLinear
 
 
@@ -140,6 +140,17 @@ def write_loha(model: Any, wrapped: Any) -> None:
             _copy(getattr(layer, f"hada_{part[:2]}_{part[2]}")["default"], getattr(loha, part).detach(), name)
 
 
+def write_lokr(model: Any, wrapped: Any) -> None:
+    """W1 → ``lokr_w1``; W2 → ``lokr_w2``, or its factors → ``lokr_w2_a``, ``lokr_w2_b`` (peft decides
+    the same split from r and the shapes); s lives in peft's α = s·r."""
+    for name, (lokr, _) in attached(model, LoKr).items():
+        layer = _adapted(wrapped, name)
+        _copy(layer.lokr_w1["default"], lokr.w1.detach(), f"{name}.w1")
+        parts = ("lokr_w2_a", "lokr_w2_b") if len(lokr.w2) == 2 else ("lokr_w2",)
+        for part, tensor in zip(parts, lokr.w2, strict=True):
+            _copy(getattr(layer, part)["default"], tensor.detach(), f"{name}.{part}")
+
+
 def write_vera(model: Any, wrapped: Any) -> None:
     """λ_b (times s) and λ_d per module; the shared A and B once (peft saves them)."""
     for name, (vera, scale) in attached(model, Vera).items():
@@ -231,6 +242,7 @@ TENSOR_WRITERS: dict[str, Callable[[Any, Any], None]] = {
     "lora": write_lora,
     "dora": write_dora,
     "loha": write_loha,
+    "lokr": write_lokr,
     "vera": write_vera,
     "ia3": write_ia3,
     "prefix": write_prefix,

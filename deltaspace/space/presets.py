@@ -22,6 +22,7 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | pissa | LoRA r=8 on W_q, W_v initialised from W's top-8 singular triplets, W keeping the residual; s = 1 (α = r, as Meng et al. 2024 run PiSSA) |
 | olora | LoRA r=8, s=2 on W_q, W_v initialised from W's QR factors, W keeping the residual (Büyükakyüz 2024); the lora preset's r, s and targets, so the pair isolates the initialisation |
 | loha | LoHa r=8, s=1 on W_q, W_v (peft's defaults r = α = 8; Hyeon-Woo et al. 2022 / LyCORIS) |
+| lokr | LoKr r=8, s=1 on W_q, W_v: ΔW = W1 ⊗ W2, dimensions split as LyCORIS splits them, W2 at rank 8 where r < max(b, d)/2 (peft's defaults r = α = 8; LyCORIS, Yeh et al. 2024) |
 | vera | VeRA r=256 on W_q, W_v, λ_d from 0.1, shared random A, B from seed 0 (Kopiczko et al. 2024, §4.1: r=256 on RoBERTa-large for GLUE) |
 | oft | OFT with 32×32 orthogonal blocks (peft's default block size) on W_o and W_2, the projections no family fuses (Qiu et al. 2023) |
 | dora | LoRA's r=8, s=2 on W_q, W_v composed by DoRA's weight decomposition (Liu et al. 2024, ICML, eq. 5; §5.1 compares DoRA and LoRA at one rank and target set); adds one magnitude per output row |
@@ -356,6 +357,19 @@ def _loha() -> MethodSpec:
             for p in ("query", "value")
         ),
         description="LoHa: ΔW = (W1a W1b) ⊙ (W2a W2b), r=8, on W_q, W_v (Hyeon-Woo et al. 2022)",
+    )
+
+
+@register_preset("lokr")
+def _lokr() -> MethodSpec:
+    return MethodSpec(
+        name="lokr",
+        deltas=tuple(
+            DeltaSpec(form="lokr", position=p, size=8, composition="add")  # type: ignore[arg-type]
+            for p in ("query", "value")
+        ),
+        description="LoKr: ΔW = W1 ⊗ (W2a W2b), r=8, α=8, on W_q, W_v (LyCORIS; Yeh et al. 2024, "
+        "'Navigating Text-To-Image Customization: From LyCORIS Fine-Tuning to Model Evaluation', ICLR)",
     )
 
 

@@ -17,6 +17,7 @@ from .bottleneck import Bottleneck, MultiHeadBottleneck, build_bottleneck
 from .intrinsic import IntrinsicDelta, Subspace, build_intrinsic
 from .l0_diff import L0Diff, build_l0_diff
 from .loha import LoHa, build_loha
+from .lokr import LoKr, build_lokr
 from .low_rank import LowRank, build_low_rank
 from .oft import OFT, build_oft
 from .prefix import Prefix, PromptEmbedding, build_prefix
@@ -41,6 +42,7 @@ BUILDERS: dict[str, Builder] = {
     "weight_adapter": build_weight_adapter,
     "intrinsic": build_intrinsic,
     "loha": build_loha,
+    "lokr": build_lokr,
     "vera": build_vera,
     "oft": build_oft,
 }
@@ -59,6 +61,7 @@ __all__ = [
     "IntrinsicDelta",
     "L0Diff",
     "LoHa",
+    "LoKr",
     "LotteryMask",
     "LowRank",
     "MultiHeadBottleneck",

@@ -15,6 +15,7 @@ from .bottleneck import BOTTLENECK
 from .intrinsic import INTRINSIC
 from .l0_diff import L0_DIFF
 from .loha import LOHA
+from .lokr import LOKR
 from .lottery_mask import LOTTERY_MASK
 from .low_rank import LOW_RANK
 from .magnitude_mask import MAGNITUDE_MASK
@@ -53,6 +54,7 @@ for _form in (
     WEIGHT_ADAPTER,
     INTRINSIC,
     LOHA,
+    LOKR,
     VERA,
     OFT,
 ):
