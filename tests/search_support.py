@@ -92,3 +92,27 @@ def join_with_fake_trainer(name: str, url: str, seconds: float) -> None:
     from deltaspace.search.study_runner import join_study
 
     join_study(name, url, trainer=FakeTrainer(seconds=seconds))
+
+
+class SlowWhenResuming:
+    """A fake trainer that trains rung 0 at once and hangs ``seconds`` in any resumed run (so a
+    test can kill a worker in the middle of a promoted rung)."""
+
+    def __init__(self, seconds: float) -> None:
+        from deltaspace.search.fake_trainer import FakeTrainer
+
+        self.seconds, self.fake = seconds, FakeTrainer()
+
+    def __call__(self, job: Any) -> Any:
+        import time
+
+        if job.resume_from is not None:
+            time.sleep(self.seconds)
+        return self.fake(job)
+
+
+def join_slow_when_resuming(name: str, url: str, seconds: float) -> None:
+    """A worker process target: join a stored study; every promoted rung takes ``seconds``."""
+    from deltaspace.search.study_runner import join_study
+
+    join_study(name, url, trainer=SlowWhenResuming(seconds))

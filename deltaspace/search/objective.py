@@ -16,9 +16,11 @@ import json
 import os
 import socket
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..space.accounting import ParamCount
@@ -48,6 +50,8 @@ class TrialJob:
     seed: int
     count: ParamCount
     on_eval: OnEval | None = None
+    resume_from: str | None = None  # a saved loop state to continue (promotion)
+    save_state_to: str | None = None  # where to save the loop state when training stops
 
 
 Trainer = Callable[[TrialJob], TrialResult]
@@ -58,8 +62,9 @@ def train_with_run_trial(job: TrialJob) -> TrialResult:
     from ..trainers.trial import run_trial
 
     return run_trial(
-        job.model, job.method, job.task, job.data_dir, job.settings, seed=job.seed, on_eval=job.on_eval
-    )
+        job.model, job.method, job.task, job.data_dir, job.settings, seed=job.seed, on_eval=job.on_eval,
+        resume_from=job.resume_from, save_state_to=job.save_state_to,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,21 +84,26 @@ LATER_DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "gradient_checkpointing": False,
     "quantization": "none",
+    "eval_at": [],
+    "schedule_steps": None,
 }
 
 
-def training_identity(plan: StudyPlan, point: SampledPoint) -> dict[str, Any]:
-    """Everything besides the method and seed that decides a result (JSON-normalised)."""
+def training_identity(plan: StudyPlan, point: SampledPoint, rung: int = 0) -> dict[str, Any]:
+    """Everything besides the method and seed that decides a result (JSON-normalised); in a
+    promoted study, at ``rung`` (its budget, and at the last rung its seeds)."""
     spec = plan.spec
-    settings = settings_for(spec, point.training).model_dump(
+    settings = settings_for(spec, point.training, rung=rung).model_dump(
         mode="json", exclude={"threads", "adaptive_threads", "progress"}
     )
+    promotion = spec.search.promotion
+    last = promotion is not None and rung == len(promotion.rungs) - 1
     settings = {k: v for k, v in settings.items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
     body = {
         "model": spec.model,
         "task": spec.task,
         "data": spec.effective_data_dir or "hub",
-        "seeds": list(spec.seeds),
+        "seeds": list(spec.final_seeds if last else spec.seeds),
     }
     return json.loads(json.dumps({**body, **settings}))
 
@@ -151,13 +161,58 @@ class TrialEvaluator:
         record = self._record(point)
         if not check.feasible or point.method is None or check.count is None:
             return self._infeasible(number, record, check)
-        reused = self._reusable(record["method_hash"], record["training"], record["seed"])
+        promoted = self.plan.spec.search.promotion is not None  # its trials keep states to resume
+        reused = None if promoted else self._reusable(record["method_hash"], record["training"], record["seed"])
         self.storage.start_trial(self.study, number, **record, worker_host=self.host, worker_pid=self.pid)
         if reused is not None and (result := reused.result) is not None:
             self.storage.finish_trial(self.study, number, result)
             values = objective_values(self.plan.spec.objectives, result)
             return Outcome("complete", values, result, f"{reused.study_name}#{reused.number}")
+        if promoted:
+            return self.train_rung(number, point.method, point, check.count, 0)
         return self._train(number, point.method, point, check.count, pruning)
+
+    def train_rung(self, number: int, method: MethodSpec, point: SampledPoint, count: ParamCount, rung: int,
+                   state: bytes | None = None) -> Outcome:  # fmt: skip
+        """Train trial ``number`` to ``rung``'s budget, continuing ``state`` (the loop state it
+        stopped in at the rung below; None: from the start) and store the rung. Below the last
+        rung the first seed trains and its state is kept; the last rung trains every final seed,
+        the first continuing the promoted run and the others straight through on the same
+        schedule (the same result a resumed run gives, as tests/test_trainer_resume.py shows)."""
+        spec = self.plan.spec
+        assert spec.search.promotion is not None
+        last = rung == len(spec.search.promotion.rungs) - 1
+        settings = settings_for(spec, point.training, self.threads, rung=rung)
+        results: list[TrialResult] = []
+        with tempfile.TemporaryDirectory(prefix="deltaspace-rung-") as tmp:
+            resume, keep = Path(tmp) / "resume.pt", None if last else Path(tmp) / "state.pt"
+            if state is not None:
+                resume.write_bytes(state)
+            for i, seed in enumerate(spec.final_seeds if last else spec.seeds[:1]):
+                first = i == 0
+                job = TrialJob(spec.model, method, spec.task, spec.effective_data_dir, settings, seed, count,
+                               self._on_eval(number, None) if first else None,
+                               resume_from=str(resume) if first and state is not None else None,
+                               save_state_to=str(keep) if first and keep is not None else None)  # fmt: skip
+                results.append(self.trainer(job))
+                if results[-1].status != "complete":
+                    break
+            result, values = self._combined(results)
+            saved = keep.read_bytes() if keep is not None and keep.exists() and values is not None else None
+        training = training_identity(self.plan, point, rung) if rung > 0 else None
+        self.storage.finish_rung(self.study, number, rung, settings.max_steps or 0, result, state=saved,
+                                 training=training)  # fmt: skip
+        return Outcome(result.status, values, result)
+
+    def _combined(self, results: list[TrialResult]) -> tuple[TrialResult, list[float] | None]:
+        """One result for the seeds trained, and its objective values (None unless complete)."""
+        result = combine_seeds(results)
+        if result.status != "complete":
+            return result, None
+        try:
+            return result, objective_values(self.plan.spec.objectives, result)
+        except ValueError as exc:
+            return result.model_copy(update={"status": "failed", "failure_reason": str(exc)}), None
 
     def _record(self, point: SampledPoint) -> dict[str, Any]:
         """The columns that identify a trial: method (canonical JSON and hash), values, training, seed."""
@@ -197,13 +252,7 @@ class TrialEvaluator:
                                                  settings, seed, count, on_eval)))  # fmt: skip
             if results[-1].status != "complete":
                 break
-        result = combine_seeds(results)
-        values = None
-        if result.status == "complete":
-            try:
-                values = objective_values(spec.objectives, result)
-            except ValueError as exc:
-                result = result.model_copy(update={"status": "failed", "failure_reason": str(exc)})
+        result, values = self._combined(results)
         self.storage.finish_trial(self.study, number, result)
         if pruning is not None:
             pruning.close(result.status, result.score)

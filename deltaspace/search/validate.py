@@ -36,6 +36,8 @@ RESERVED_SETTINGS = {
     "threads": "the executor (--workers)",
     "adaptive_threads": "the executor",
     "progress": "the executor",
+    "schedule_steps": "search.promotion.rungs",
+    "eval_at": "search.promotion.rungs",
 }
 
 
@@ -88,11 +90,19 @@ def check_planned(point: SampledPoint, plan: StudyPlan) -> BudgetCheck:
     )
 
 
-def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None = None) -> TrainSettings:
-    """The TrainSettings of one point: its training values plus the study's per-trial budget."""
+def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None = None, rung: int = 0) -> TrainSettings:
+    """The TrainSettings of one point: its training values plus the study's per-trial budget.
+
+    With promotion, the budget is ``rung``'s, on the last rung's learning-rate schedule, with an
+    evaluation at every rung's budget (so a run resumed at a rung and one trained straight
+    through evaluate at the same steps)."""
+    promotion = spec.search.promotion
+    rungs: dict[str, Any] = {}
+    if promotion is not None:
+        rungs = {"max_steps": promotion.rungs[rung], "schedule_steps": promotion.rungs[-1], "eval_at": promotion.rungs}
     return TrainSettings(
         **training,
-        max_steps=spec.budget.max_steps,
+        **{"max_steps": spec.budget.max_steps, **rungs},
         max_train_seconds=spec.budget.max_train_seconds,
         threads=threads,
         progress=False,

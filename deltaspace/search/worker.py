@@ -6,6 +6,11 @@ elsewhere, else ask Optuna for a trial, sample its point, check its budget, and 
 (``objective.TrialEvaluator``) while a heartbeat thread tells both Optuna and the ``ds_`` tables
 that this worker is alive. A trial interrupted here (Ctrl-C, or an error in deltaspace itself) is
 recorded failed and enqueued again before the exception goes on.
+
+A study with promotion (``promotion.py``) has more work after its trials: each turn a worker
+first claims a promoted rung waiting to be trained (`run_rung`), and once every trial has
+finished it asks `Promotions.advance` for the next rung's decision. An interrupted rung goes
+back to pending; one whose worker went silent is found by the others (`requeue_stale_rungs`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..storage import Storage
+from ..storage import RungRecord, Storage
 from ..trainers.result import TrialResult
 from .budget import CONSTRAINT
 from .objective import Outcome, Trainer, TrialEvaluator, train_with_run_trial
 from .optuna_quiet import quiet_optuna
+from .promotion import Promotions
 from .pruners import pruning_for
 from .samplers import GRID_PARAM
 from .space_sampling import SampledPoint, TrialLike, sample_point
@@ -98,6 +104,7 @@ class Worker:
         self.study = open_study(plan, self.optuna_storage, record.optuna_study_name)
         self.companion = open_companion(plan, self.study, self.optuna_storage)
         self.evaluator = TrialEvaluator(plan, self.storage, trainer, threads)
+        self.promotions = Promotions(plan, self.storage) if plan.spec.search.promotion else None
 
     def run(self, timeout: float | None = None) -> int:
         """Work until the study is done; returns the number of trials this worker ran."""
@@ -108,8 +115,20 @@ class Worker:
             if status == "cancelled":
                 break
             recover_stale(self.study, self.storage, self.plan)
+            if self.promotions is not None:
+                self.storage.requeue_stale_rungs(name, self.plan.spec.search.grace_seconds)
+                job = self.storage.claim_rung(name, self.evaluator.host, self.evaluator.pid)
+                if job is not None:
+                    self.run_rung(job)
+                    ran += 1
+                    continue
             slots = count_slots(self.study)
             if n is not None and slots.finished >= n:
+                step = "done" if self.promotions is None else self.promotions.advance()
+                if step == "waiting":
+                    time.sleep(POLL_SECONDS)  # a rung trains elsewhere; it may yet be lost
+                if step != "done":
+                    continue
                 if status != "complete":
                     self.storage.set_study_status(name, "complete")
                 break
@@ -155,6 +174,29 @@ class Worker:
         else:
             reason = outcome.result.failure_reason if outcome.result else None
             self._tell_failed(trial, counted=True, reason=reason)
+        if self.on_trial is not None:
+            self.on_trial(number, outcome)
+        return outcome
+
+    def run_rung(self, job: RungRecord) -> Outcome:
+        """Train a claimed promoted rung: the trial's point again (from its sampled values), from
+        the loop state the rung below kept. Interrupted, the rung goes back to pending."""
+        from optuna.trial import FixedTrial
+
+        name, number = self.plan.spec.name, job.number
+        beats = [lambda: self.storage.rung_heartbeat(name, number, job.rung)]
+        try:
+            with Heartbeat(self.plan.spec.search.heartbeat_interval, beats):
+                trial = self.storage.get_trial(name, number)
+                point = point_for(FixedTrial(trial.params), self.plan)
+                check = check_planned(point, self.plan)
+                if point.method is None or check.count is None:  # the trial trained at rung 0: never
+                    raise RuntimeError(f"trial {number} of {name} no longer describes a method: {check.reason}")
+                state = self.storage.rung_state(name, number, job.rung - 1)
+                outcome = self.evaluator.train_rung(number, point.method, point, check.count, job.rung, state)
+        except BaseException:
+            self.storage.release_rung(name, number, job.rung)
+            raise
         if self.on_trial is not None:
             self.on_trial(number, outcome)
         return outcome

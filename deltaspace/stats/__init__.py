@@ -9,16 +9,19 @@ into numbers; this package never sees a trial.
 from __future__ import annotations
 
 from .edf import empirical_cdf
-from .front import Direction, dominates, non_dominated
+from .front import Direction, crowding_distances, dominates, non_dominated, non_dominated_ranks, promotion_order
 from .intervals import Comparison, Interval, paired_comparison, seed_interval
 
 __all__ = [
     "Comparison",
     "Direction",
     "Interval",
+    "crowding_distances",
     "dominates",
     "empirical_cdf",
     "non_dominated",
+    "non_dominated_ranks",
     "paired_comparison",
+    "promotion_order",
     "seed_interval",
 ]

@@ -46,3 +46,51 @@ def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str]) 
     better = np.any(values[:, None, :] > values[None, :, :], axis=2)
     dominated = np.any(at_least & better, axis=0)  # j is dominated by some i
     return [int(i) for i in np.flatnonzero(~dominated)]
+
+
+def non_dominated_ranks(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Each point's non-dominated rank: 0 for the front, 1 for the front once it is removed, ….
+
+    >>> non_dominated_ranks([(0.8, 100), (0.7, 10), (0.6, 50), (0.5, 200)], ["maximize", "minimize"])
+    [0, 0, 1, 2]
+    """
+    ranks = [-1] * len(points)
+    left = list(range(len(points)))
+    rank = 0
+    while left:
+        for k in non_dominated([points[i] for i in left], directions):
+            ranks[left[k]] = rank
+        left = [i for i in left if ranks[i] < 0]
+        rank += 1
+    return ranks
+
+
+def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II's crowding distance within one set of points: per objective, the gap between each
+    point's two neighbours in that objective's order over the objective's range, summed; the
+    extremes of every objective get infinity, so a front's ends are kept first."""
+    n = len(points)
+    if n <= 2:
+        return [float("inf")] * n
+    values = np.asarray(points, dtype=float).reshape(n, -1)
+    distance = np.zeros(n)
+    for column in values.T:
+        order = np.argsort(column, kind="stable")
+        span = column[order[-1]] - column[order[0]]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
+    return [float(d) for d in distance]
+
+
+def promotion_order(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Indices from the most to the least promising: by non-dominated rank, then (within a rank)
+    by crowding distance, largest first, then by index. The first ``k`` are the best ``k`` to
+    keep when a front must survive with its spread (multi-fidelity promotion)."""
+    ranks = non_dominated_ranks(points, directions)
+    crowding = [0.0] * len(points)
+    for rank in set(ranks):
+        members = [i for i, r in enumerate(ranks) if r == rank]
+        for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
+            crowding[i] = d
+    return sorted(range(len(points)), key=lambda i: (ranks[i], -crowding[i], i))

@@ -66,7 +66,8 @@ class RungMethods:
             trial, row = _rung_row(s, study_name, number, rung, lock=True)
             if row is None:
                 row = Rung(study_id=trial.study_id, trial_id=trial.id, rung=rung, steps=steps, attempts=1,
-                           started_at=trial.started_at)  # fmt: skip
+                           started_at=trial.started_at, worker_host=trial.worker_host,
+                           worker_pid=trial.worker_pid)  # fmt: skip
                 s.add(row)
             row.status = "complete" if result.status == "complete" else "failed"
             row.score, row.result_json, row.state = result.score, result.to_json(), state
