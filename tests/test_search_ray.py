@@ -41,3 +41,21 @@ def test_ray_executor_runs_a_study_into_sql(local_ray: None, tmp_path) -> None:
     assert complete and all(t.score is not None and t.worker_pid for t in complete)
     assert all(t.status == "infeasible" for t in trials if t.params["lora.size"] == 64)  # 589,824 > 200,000
     assert storage.get_study("on-ray").status == "complete"
+
+
+def test_ray_executor_promotes_rung_by_rung(local_ray: None, tmp_path) -> None:
+    """Rung 0 as Tune trials, the promoted rungs as Ray tasks: the same rows as local workers."""
+    url = f"sqlite:///{tmp_path / 'ds.db'}"
+    study = study_dict(
+        "promoted-on-ray", "minilm", None, budget={"n_trials": 6, "max_steps": 16},
+        search={"sampler": "random", "promotion": {"rungs": [4, 16], "eta": 3}},
+    )  # fmt: skip
+    run_study(study_from_mapping(study), url, "ray", ExecutorOptions(workers=2, trainer=FakeTrainer(seconds=0.1)))
+    storage = Storage(url)
+    rows = storage.list_rungs("promoted-on-ray")
+    assert len([r for r in rows if r.rung == 0]) == 6
+    (decision,) = storage.promotions("promoted-on-ray")
+    top = [r for r in rows if r.rung == 1]
+    assert sorted(r.number for r in top) == decision.chosen and len(top) == 2
+    assert all(r.status == "complete" and r.attempts == 1 and r.result.metrics["resumed_from_step"] > 0 for r in top)
+    assert storage.get_study("promoted-on-ray").status == "complete"

@@ -12,6 +12,11 @@ joins a running cluster; without it a local Ray instance starts on 127.0.0.1 wit
 Each trial asks for ``cores // workers`` CPUs and, when the cluster has GPUs, one GPU (a share of
 one when there are more workers than GPUs, as the local executor deals devices round robin):
 `trial_resources`.
+
+A study with promotion (``deltaspace.search.promotion``) trains its rung 0 as Tune trials; then
+the promoted rungs run as Ray tasks, as many as workers and with the same resources, each a
+deltaspace `Worker` on the study's database: they claim rungs and decide promotions exactly as
+local and PostgreSQL workers do (`promote_on_ray`).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from ..pruners import Pruning
 from ..samplers import SamplerArgs, make_sampler
 from ..study_db import count_slots, ds_number, open_study, optuna_storage, recover_stale
 from ..validate import StudyPlan, check_planned, check_study
-from ..worker import Heartbeat, point_for
+from ..worker import Heartbeat, Worker, point_for
 from . import ExecutorOptions
 
 CONFIG_KEYS = ("ds_number", "ds_trial_id")
@@ -81,8 +86,24 @@ def run_ray(plan: StudyPlan, url: str, options: ExecutorOptions) -> None:
     )
     with quiet_optuna():
         tuner.fit()
-    if plan.n_trials is not None and count_slots(study).finished >= plan.n_trials:
+    if spec.search.promotion is not None:
+        promote_on_ray(spec.to_yaml(), url, options, resources)
+    elif plan.n_trials is not None and count_slots(study).finished >= plan.n_trials:
         storage.set_study_status(spec.name, "complete")
+
+
+def promote_on_ray(spec_yaml: str, url: str, options: ExecutorOptions, resources: dict[str, float]) -> None:
+    """Train the promoted rungs with ``options.workers`` Ray tasks of ``resources`` each; every
+    task is a `Worker` that returns when the study is done (or ``options.timeout`` passes)."""
+    task = ray.remote(num_cpus=resources["cpu"], num_gpus=resources["gpu"])(_promotion_worker)
+    ray.get([
+        task.remote(spec_yaml, url, options.trainer, int(resources["cpu"]), options.timeout)
+        for _ in range(max(1, options.workers))
+    ])  # fmt: skip
+
+
+def _promotion_worker(spec_yaml: str, url: str, trainer: Trainer, threads: int, timeout: float | None) -> int:
+    return Worker(_plan(spec_yaml), url, trainer=trainer, threads=threads).run(timeout)
 
 
 def trial_resources(cluster: dict[str, float], workers: int) -> dict[str, float]:
