@@ -39,3 +39,27 @@ def test_status_shows_the_warning() -> None:
     console = Console(record=True, width=200)
     console.print(render_status(status))
     assert "warning: complete trials trained different" in console.export_text()
+
+
+def test_rungs_of_a_promoted_study_differ_on_purpose() -> None:
+    """Promotion trains rungs to different budgets: only trials of one rung are compared."""
+    trials = [trial(0, "complete", 4), trial(1, "complete", 4), trial(2, "complete", 16)]
+    for t, rung in zip(trials, (0, 0, 1), strict=True):
+        t.rung = rung
+    assert step_warnings(trials) == []
+    trials.append(SimpleNamespace(**{**vars(trial(3, "complete", 3, "early stopping")), "rung": 0}))
+    (warning,) = step_warnings(trials)
+    assert "(3 to 4)" in warning
+
+
+def test_status_shows_the_rungs() -> None:
+    from rich.console import Console
+
+    status = {"study": "s", "status": "running", "n_trials": 9, "done": 9, "objectives": ["score"],
+              "counts": {"complete": 9}, "front": [], "warnings": [],
+              "rungs": [{"rung": 0, "steps": 40, "complete": 9, "running": 0, "pending": 0, "failed": 0},
+                        {"rung": 1, "steps": 120, "complete": 1, "running": 1, "pending": 1, "failed": 0}]}  # fmt: skip
+    console = Console(record=True, width=200)
+    console.print(render_status(status))
+    text = console.export_text()
+    assert "rung 0 (40 steps): 9 complete" in text and "rung 1 (120 steps): 1 complete, 1 running, 1 pending" in text

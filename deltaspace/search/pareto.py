@@ -150,6 +150,8 @@ def front_row(design: Design, objectives: Sequence[str]) -> dict[str, Any]:
         "score_high": design.interval.high,
         "seeds": design.interval.n,
         "percent": design.trial.percent,
+        "steps": design.trial.steps,
+        "rung": design.trial.rung,
         "params": design.trial.params,
     }
 
@@ -173,13 +175,28 @@ def status_record(storage: Storage, name: str, objectives: Sequence[str] | None 
         "counts": counts,
         "objectives": list(objectives),
         "front": [front_row(d, objectives) for d in pareto_front(trials, objectives)],
+        "rungs": rung_counts(storage, name),
     }
+
+
+def rung_counts(storage: Storage, name: str) -> list[dict[str, Any]]:
+    """Per rung of a promoted study: its budget and its rows by status (empty without promotion)."""
+    out: dict[int, dict[str, Any]] = {}
+    for row in storage.list_rungs(name):
+        cell = out.setdefault(row.rung, {"rung": row.rung, "steps": row.steps, "pending": 0, "running": 0,
+                                         "complete": 0, "failed": 0})  # fmt: skip
+        cell[row.status] += 1
+    return [out[k] for k in sorted(out)]
 
 
 def step_warnings(trials: Sequence[Any]) -> list[str]:
     """A warning when the study's complete trials trained different numbers of steps: their scores
     then measure their budgets as well as their designs (a wall-time limit on a busy machine, or
     early stopping)."""
+    rungs = {getattr(t, "rung", None) for t in trials}
+    if len(rungs) > 1:  # a promoted study: budgets differ by rung on purpose; compare within one
+        return [w for r in sorted(rungs, key=lambda r: -1 if r is None else r)
+                for w in step_warnings([t for t in trials if getattr(t, "rung", None) == r])]  # fmt: skip
     steps = sorted({t.steps for t in trials if t.status == "complete" and t.steps is not None})
     if len(steps) <= 1:
         return []

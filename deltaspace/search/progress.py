@@ -45,7 +45,16 @@ def render_status(status: dict[str, Any]) -> Group:
     if len(status["front"]) > FRONT_ROWS:
         table.caption = f"and {len(status['front']) - FRONT_ROWS} more on the front"
     warnings = [Text(f"warning: {w}", style="yellow") for w in status.get("warnings", ())]
-    return Group(headline, *warnings, table) if status["front"] else Group(headline, *warnings)
+    rungs = [_rung_line(r) for r in status.get("rungs", ())]
+    parts = [headline, *rungs, *warnings]
+    if rungs and status["front"]:
+        table.caption = "a trial shows its highest rung" + (f"; {table.caption}" if table.caption else "")
+    return Group(*parts, table) if status["front"] else Group(*parts)
+
+
+def _rung_line(rung: dict[str, Any]) -> Text:
+    counts = ", ".join(f"{rung[s]} {s}" for s in ("complete", "running", "pending", "failed") if rung[s])
+    return Text(f"  rung {rung['rung']} ({rung['steps']} steps): {counts or 'none'}")
 
 
 def _score(row: dict[str, Any]) -> str:
