@@ -155,11 +155,15 @@ def count_command(
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for b in counts.breakdown:
-        table.add_row(str(b.index), b.form, b.position, str(b.sites), f"{b.per_site:,}", f"{b.params:,}")
+        where = b.position if b.sites else f"{b.position} (absent here: where_present)"
+        table.add_row(str(b.index), b.form, where, str(b.sites), f"{b.per_site:,}", f"{b.params:,}")
     for group, n in counts.declared.items():
         table.add_row("backbone", group, "-", "-", "-", f"{n:,}")
     console.print(table)
-    console.print(f"delta parameters: {counts.delta_params:,} ({counts.percent:.4f}% of the backbone)")
+    console.print(
+        f"delta parameters: {counts.delta_params:,} ({counts.percent:.4f}% of the backbone's "
+        f"{counts.backbone_params:,} parameters: the model without its task head, tied embeddings once)"
+    )
     console.print(f"task-head parameters: {counts.head_params:,}")
     console.print(f"trainable in total: {counts.trainable_params:,}")
 

@@ -11,7 +11,15 @@ from transformers import AutoModelForSequenceClassification
 
 from deltaspace.methods import apply_method
 from deltaspace.methods.sites import DeltaLinear
-from deltaspace.space import SpecError, UnsupportedModelError, method_from_mapping, preset, preset_names
+from deltaspace.space import (
+    DeltaSpec,
+    MethodSpec,
+    SpecError,
+    UnsupportedModelError,
+    method_from_mapping,
+    preset,
+    preset_names,
+)
 from deltaspace.testing.tiny_models import FAMILIES, tiny_batch, tiny_config
 
 # presets whose published initialisation is an identity (Δh = 0 before training)
@@ -157,6 +165,15 @@ def test_unmergeable_methods_say_why() -> None:
     applied = apply_method(tiny_model("bert"), preset("mam"))
     with pytest.raises(SpecError, match="cannot be merged: delta 0 \\(prefix at attn_heads\\)"):
         applied.merge()
+
+
+def test_a_where_present_delta_blocks_merging_only_where_it_is_present() -> None:
+    cross_prefix = DeltaSpec(form="prefix", position="cross_attn_heads", size=4, where_present=True)
+    spec = MethodSpec(name="lora_cross_prefix", deltas=(*preset("lora").deltas, cross_prefix))
+    merged = apply_method(tiny_model("bert"), spec).merge()  # no cross-attention: LoRA alone
+    assert not any(isinstance(m, DeltaLinear) for m in merged.modules())
+    with pytest.raises(SpecError, match="cannot be merged: delta 2 \\(prefix at cross_attn_heads\\)"):
+        apply_method(tiny_model("bart"), spec).merge()
 
 
 @pytest.mark.parametrize("family", ["bert", "gpt2", "bart"])

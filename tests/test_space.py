@@ -177,3 +177,43 @@ def test_cross_attention_position_on_an_encoder_is_an_error() -> None:
     )
     with pytest.raises(SpecError, match="does not exist in a bert model"):
         count_method(spec, _dims())
+
+
+def test_where_present_deltas_count_nothing_where_the_model_lacks_their_sites() -> None:
+    spec = method_from_mapping(
+        {
+            "name": "m",
+            "deltas": [
+                {"form": "low_rank", "position": "query", "size": 2},
+                {"form": "prefix", "position": "cross_attn_heads", "size": 2, "where_present": True},
+                {
+                    "form": "low_rank",
+                    "position": "value",
+                    "size": 2,
+                    "stack": "decoder",
+                    "where_present": True,
+                },
+            ],
+        }
+    )
+    counts = count_method(spec, _dims())
+    assert [b.sites for b in counts.breakdown] == [3, 0, 0]
+    assert counts.delta_params == 3 * (10 * 2 + 2 * 10)  # LoRA r=2 on the 10×10 W_q of 3 layers
+
+
+def test_where_present_needs_a_site_some_model_lacks() -> None:
+    with pytest.raises(ValueError, match="where_present=True and position='query' with stack='all' clash"):
+        DeltaSpec(form="low_rank", position="query", size=2, where_present=True)
+    DeltaSpec(form="low_rank", position="query", size=2, stack="decoder", where_present=True)
+
+
+def test_where_present_stays_out_of_the_hash_of_methods_without_it() -> None:
+    """Stored results are keyed by the method hash: the field, False by default, is left out of
+    the canonical JSON, so every method written before it keeps its hash (lora's, pinned here)."""
+    lora = preset("lora")
+    assert "where_present" not in lora.canonical_json()
+    assert lora.method_hash() == "5dfad3332499606bcc997ab5d8484e3a4259adacbb74a7787d2e95eca3d135dd"
+    cross = MethodSpec(name="m", deltas=(DeltaSpec(form="prefix", position="cross_attn_heads", size=2,
+                                                   where_present=True),))  # fmt: skip
+    assert '"where_present":true' in cross.canonical_json()
+    assert MethodSpec.from_yaml(cross.to_yaml()) == cross

@@ -23,7 +23,7 @@ def export_merged(trained: Any, out_dir: Path) -> list[str]:
     """Fold ``trained``'s deltas into its weights (in place) and save the model and tokenizer."""
     from deltaspace.methods import merge_problems
 
-    problems = merge_problems(trained.spec.deltas)
+    problems = merge_problems(trained.spec.deltas, trained.applied.absent)
     if problems:
         raise MergeExportError(
             f"method {trained.spec.name!r} cannot be merged into the weights: " + "; ".join(problems)

@@ -241,8 +241,9 @@ def export_peft(trained: Any, out_dir: Path) -> list[str]:
     from .weights import plain_model
 
     model = trained.applied.model
-    tuner = peft_tuner(trained.spec, model.config)
-    config = peft_config(tuner, trained.spec, model)
+    spec = trained.applied.on_model()  # the deltas this model has (where_present ones may be absent)
+    tuner = peft_tuner(spec, model.config)
+    config = peft_config(tuner, spec, model)
     wrapped = peft.get_peft_model(plain_model(model), config)
     TENSOR_WRITERS[tuner](model, wrapped)
     out_dir.mkdir(parents=True, exist_ok=True)

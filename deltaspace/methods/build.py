@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..space.accounting import ParamCount, count_method, site_dims, subspace_key
+from ..space.accounting import ParamCount, count_method, present_stacks, site_dims, subspace_key
 from ..space.delta import DeltaSpec
 from ..space.dimensions import POSITIONS
 from ..space.errors import SpecError
@@ -41,6 +41,17 @@ class AppliedMethod:
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
+
+    @property
+    def absent(self) -> frozenset[int]:
+        """Indices of the ``where_present`` deltas this model has no site for (nothing was built)."""
+        return frozenset(b.index for b in self.counts.breakdown if not b.sites)
+
+    def on_model(self) -> MethodSpec:
+        """The method as this model holds it, its absent deltas left out (what export converts;
+        the spec itself, and its hash, keep them)."""
+        deltas = tuple(d for i, d in enumerate(self.spec.deltas) if i not in self.absent)
+        return self.spec.model_copy(update={"deltas": deltas})
 
     def trainable_numel(self) -> int:
         return sum(p.numel() for p in self.trainable_parameters())
@@ -109,18 +120,14 @@ class _Sites:
             self.model.ds_shared = nn.ModuleDict(shared)
 
     def layers(self, delta: DeltaSpec) -> Iterator[nn.Module]:
-        info = POSITIONS[delta.position]
+        """The layers holding ``delta``'s sites; none for a ``where_present`` delta the model lacks."""
         found = False
-        for stack in self.family.stacks_present(self.model.config):
-            if delta.stack not in ("all", stack.name):
-                continue
-            if info.sublayer == "cross_attn" and not stack.cross_attention:
-                continue
+        for stack in present_stacks(delta, self.family.stacks_present(self.model.config)):
             layer_list = self.base.get_submodule(stack.layers_path)
             for i in delta.layer_indices(len(layer_list)):
                 found = True
                 yield layer_list[i]
-        if not found:
+        if not found and not delta.where_present:
             raise SpecError(
                 f"position {delta.position!r} (stack={delta.stack!r}) does not exist in this "
                 f"{self.model.config.model_type} model"

@@ -14,6 +14,7 @@ Gated, bottleneck, prefix, prompt and sublayer-parallel deltas are not affine in
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -28,9 +29,12 @@ from .sites import DeltaLinear
 __all__ = ["merge_method", "merge_problem", "merge_problems"]
 
 
-def merge_problems(deltas: tuple[DeltaSpec, ...]) -> list[str]:
+def merge_problems(deltas: tuple[DeltaSpec, ...], absent: Collection[int] = ()) -> list[str]:
+    """Why each delta cannot merge, skipping ``absent`` ones (``where_present``, no site here)."""
     return [
-        f"delta {i} ({d.form} at {d.position}): {p}" for i, d in enumerate(deltas) if (p := merge_problem(d))
+        f"delta {i} ({d.form} at {d.position}): {p}"
+        for i, d in enumerate(deltas)
+        if i not in absent and (p := merge_problem(d))
     ]
 
 
@@ -75,7 +79,7 @@ def merge_method(applied: Any) -> Any:
 
     Raises SpecError naming each delta that cannot be merged (nothing is changed then).
     """
-    problems = merge_problems(applied.spec.deltas)
+    problems = merge_problems(applied.spec.deltas, applied.absent)
     if problems:
         raise SpecError(f"method {applied.spec.name!r} cannot be merged: " + "; ".join(problems))
     model = applied.model

@@ -86,6 +86,7 @@ LATER_DEFAULTS: dict[str, Any] = {
     "quantization": "none",
     "eval_at": [],
     "schedule_steps": None,
+    "full_eval": True,
 }
 
 

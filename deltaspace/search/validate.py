@@ -38,6 +38,7 @@ RESERVED_SETTINGS = {
     "progress": "the executor",
     "schedule_steps": "search.promotion.rungs",
     "eval_at": "search.promotion.rungs",
+    "full_eval": "search.promotion.rungs (the last rung scores the whole split)",
 }
 
 
@@ -99,7 +100,8 @@ def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None 
     promotion = spec.search.promotion
     rungs: dict[str, Any] = {}
     if promotion is not None:
-        rungs = {"max_steps": promotion.rungs[rung], "schedule_steps": promotion.rungs[-1], "eval_at": promotion.rungs}
+        rungs = {"max_steps": promotion.rungs[rung], "schedule_steps": promotion.rungs[-1], "eval_at": promotion.rungs,
+                 "full_eval": rung == len(promotion.rungs) - 1}  # fmt: skip
     return TrainSettings(
         **training,
         **{"max_steps": spec.budget.max_steps, **rungs},

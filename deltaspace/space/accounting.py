@@ -19,6 +19,9 @@ export writes; ``stored_indices`` counts the integer positions of sparse deltas 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
 from pydantic import BaseModel, ConfigDict
 
 from .compositions import COMPOSITIONS
@@ -30,6 +33,16 @@ from .insertions import reads
 from .method import MethodSpec
 
 __all__ = ["kept_entries"]
+
+
+class _Stack(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def cross_attention(self) -> bool: ...
+
+
+StackT = TypeVar("StackT", bound=_Stack)
 
 
 class StackDims(BaseModel):
@@ -155,14 +168,23 @@ def stored_per_site(delta: DeltaSpec, dims: ModelDims) -> tuple[int, int]:
     return stored(delta, site_shape(delta, dims))
 
 
+def present_stacks(delta: DeltaSpec, stacks: Sequence[StackT]) -> list[StackT]:
+    """The stacks (``StackDims`` here, the family's ``StackTable`` when building) where ``delta``
+    has sites: the one it names, or all, and only those with cross-attention for a cross-attention
+    position. One rule for counting and building, so the two cannot disagree."""
+    cross = POSITIONS[delta.position].sublayer == "cross_attn"
+    return [s for s in stacks if delta.stack in ("all", s.name) and (s.cross_attention or not cross)]
+
+
 def site_count(delta: DeltaSpec, dims: ModelDims) -> int:
-    """How many (stack, layer) sites the delta occupies; an error when the model has none."""
+    """How many (stack, layer) sites the delta occupies. A model without any is an error, unless
+    the delta is ``where_present``: then it has 0 sites there and adds nothing."""
     info = POSITIONS[delta.position]
     if info.kind == "embeddings":
         return 1
-    stacks = [s for s in dims.stacks if delta.stack in ("all", s.name)]
-    if info.sublayer == "cross_attn":
-        stacks = [s for s in stacks if s.cross_attention]
+    stacks = present_stacks(delta, dims.stacks)
+    if not stacks and delta.where_present:
+        return 0
     if not stacks:
         have = ", ".join(
             f"{s.name}{' (with cross-attention)' if s.cross_attention else ''}" for s in dims.stacks
@@ -178,6 +200,11 @@ def count_method(spec: MethodSpec, dims: ModelDims) -> ParamCount:
     """Exact trainable-parameter count of ``spec`` on a model with dimensions ``dims``."""
     breakdown = []
     sites_of = [site_count(delta, dims) for delta in spec.deltas]
+    if spec.deltas and not any(sites_of):
+        raise SpecError(
+            f"none of method {spec.name!r}'s deltas exists in a {dims.model_type} model: each is "
+            "where_present and the model lacks its sites"
+        )
     subspace_sites: dict[tuple[object, ...], int] = {}
     for delta, sites in zip(spec.deltas, sites_of, strict=True):
         if (key := subspace_key(delta)) is not None:

@@ -64,6 +64,12 @@ class DeltaSpec(BaseModel):
       ``multiply`` h⊙Δh for scaling vectors.
     * ``size``: bottleneck r, rank r or prefix length l; ``heads``: one Δh for the whole width or one
       per attention head; ``layers``/``stack``: where in depth; ``init`` and ``dropout``.
+    * ``where_present``: the delta sits at the sites the model has and contributes nothing (zero
+      sites, zero parameters) on a model without them, instead of being an error there. Only for
+      sites a supported model can lack: cross-attention positions (encoder-decoder models only) or
+      one named ``stack``. So one preset covers both: prefix tuning's decoder cross-attention
+      prefix (He et al. 2022) exists on BART and is absent, not an error, on BERT. Left out of the
+      serialised form when False, so the method hash of a method that does not use it is unchanged.
 
     Weight-level forms change the projection's weight, W' = W + ΔW (``WEIGHT_LEVEL_FORMS``):
 
@@ -98,6 +104,7 @@ class DeltaSpec(BaseModel):
     projection: Projection | None = None
     structured: bool = False
     seed: Int = Field(default=0, ge=0)
+    where_present: bool = Field(default=False, exclude_if=lambda v: not v)  # serialised only when True
 
     @model_validator(mode="before")
     @classmethod
@@ -140,6 +147,13 @@ class DeltaSpec(BaseModel):
         return wanted
 
 
+def can_be_absent(d: DeltaSpec) -> bool:
+    """Whether some supported model lacks every site of ``d``: a cross-attention position (only
+    encoder-decoder models have one) or one named stack (an encoder-only model has no decoder)."""
+    info = POSITIONS[d.position]
+    return info.kind != "embeddings" and (info.sublayer == "cross_attn" or d.stack != "all")
+
+
 def _combination_problems(d: DeltaSpec) -> list[str]:
     """Every clash between fields, each phrased as 'fields: why'. The rules are generic over the
     registries; a form's own rules are its declaration's ``problems``."""
@@ -160,6 +174,11 @@ def _combination_problems(d: DeltaSpec) -> list[str]:
         out.append("layers clashes with position='embeddings': the prompt sits at the input, before layer 0")
     if info.sublayer == "cross_attn" and d.stack == "encoder":
         out.append(f"position={d.position!r} and stack='encoder' clash: cross-attention is in the decoder")
+    if d.where_present and not can_be_absent(d):
+        out.append(
+            f"where_present=True and position={d.position!r} with stack={d.stack!r} clash: every model "
+            "has that site; where_present is for cross-attention positions or one named stack"
+        )
     return out + _form_field_problems(d) + list(form.problems(d, info.kind))
 
 

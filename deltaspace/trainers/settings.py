@@ -56,6 +56,9 @@ class TrainSettings(BaseModel):
     # intermediate evaluations on a fixed stratified subset of this many examples; the reported
     # score is the whole split's, from the best weights (trainers/subsets.py)
     eval_subset: int | None = Field(default=None, ge=1)
+    # score the best weights on the whole split after a loop that evaluated a subset; a promoted
+    # study's lower rungs skip it (their subset scores only rank; the last rung's score is final)
+    full_eval: bool = True
     patience: int | None = Field(default=None, ge=1)
     grad_clip: float | None = Field(default=1.0, gt=0)
     seed: int = Field(default=0, ge=0)

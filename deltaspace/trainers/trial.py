@@ -217,7 +217,8 @@ def _trial(
                 )  # fmt: skip
                 evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
                 steering = evaluator  # what the loop's evaluations score: the split, or a subset of it
-                if settings.eval_every and settings.eval_subset and settings.eval_subset < len(valid):
+                evaluates = settings.eval_every or settings.eval_at
+                if evaluates and settings.eval_subset and settings.eval_subset < len(valid):
                     chosen = stratified_indices(strata(valid.references, task.kind), settings.eval_subset)
                     steering = Evaluator(model, task, subset(valid, chosen), built.tokenizer, settings, device)
                 regularization = None
@@ -238,7 +239,7 @@ def _trial(
                 with clock("store"):
                     states.save(loop.state)
             final = None
-            if steering is not evaluator and loop.status == "complete":
+            if steering is not evaluator and loop.status == "complete" and settings.full_eval:
                 with clock("evaluate_full"):  # the best weights (restored by the loop) on the whole split
                     final = evaluator()
             if loop.status == "complete":
