@@ -113,6 +113,7 @@ def peft_prefix_logits(peft_model, batch, length: int) -> torch.Tensor:
         ("gpt2", preset("ia3")),
         ("bert", PREFIXES),
         ("llama", PREFIXES),
+        ("bert", preset("prefix")),  # its cross-attention prefix is absent here: one peft prefix, l=30
         ("bert", PROMPT),
         ("gpt2", PROMPT),
     ],

@@ -104,6 +104,54 @@ def test_prefix_tuning_satisfies_the_unified_view_identity(implementation: str, 
     assert torch.allclose(got[rows], want[rows], atol=1e-5)
 
 
+def _cross_prefix_identity_reference(attn, h, enc, prefix, enc_keep):
+    """BART's cross-attention with a prefix, in the unified view's form, head by head:
+    out_proj((1-λ)·Attn(hW_q, CW_k, CW_v) + λ·softmax(hW_q P_kᵀ)P_v), C the encoder states."""
+    heads, hd = attn.num_heads, attn.head_dim
+
+    def split(t):
+        return t.view(*t.shape[:2], heads, hd).transpose(1, 2)
+
+    q = split(h @ attn.q_proj.weight.T + attn.q_proj.bias)
+    k = split(enc @ attn.k_proj.weight.T + attn.k_proj.bias)
+    v = split(enc @ attn.v_proj.weight.T + attn.v_proj.bias)
+    e_std = torch.exp((q @ k.transpose(-1, -2)) / math.sqrt(hd)) * enc_keep[:, None, None, :]
+    e_pre = torch.exp((q @ prefix.keys.transpose(-1, -2).unsqueeze(0)) / math.sqrt(hd))
+    lam = e_pre.sum(-1, keepdim=True) / (e_pre.sum(-1, keepdim=True) + e_std.sum(-1, keepdim=True))
+    standard = (e_std / e_std.sum(-1, keepdim=True)) @ v
+    prefix_attention = (e_pre / e_pre.sum(-1, keepdim=True)) @ prefix.values.unsqueeze(0)
+    out = ((1 - lam) * standard + lam * prefix_attention).transpose(1, 2).reshape(*h.shape[:2], heads * hd)
+    return out @ attn.out_proj.weight.T + attn.out_proj.bias, lam
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_prefix_attends_at_the_decoder_cross_attention(implementation: str, masked: bool) -> None:
+    """The prefix preset on BART prefixes the decoder's cross-attention too (He et al. 2022), and
+    the queries attend to it: the identity holds there with λ > 0."""
+    model = tiny_model("bart", attn_implementation=implementation)
+    applied = apply_method(model, preset("prefix"))
+    assert [b.sites for b in applied.counts.breakdown] == [2 + 2, 2]  # encoder+decoder self, decoder cross
+    assert applied.trainable_numel() == applied.counts.trainable_params
+    attn = model.model.decoder.layers[0].encoder_attn
+    (prefix,) = attn.ds_heads.prefixes
+    assert prefix.keys.requires_grad and prefix.length == 30
+    torch.manual_seed(1)
+    h, enc = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
+    keep = torch.ones(2, 7)
+    if masked:
+        keep[1, 4:] = 0
+    if implementation == "sdpa":
+        mask = keep.bool()[:, None, None, :].expand(2, 1, 5, 7)
+    else:
+        mask = ((1 - keep) * torch.finfo(torch.float32).min)[:, None, None, :].expand(2, 1, 5, 7)
+    with torch.no_grad():
+        got, _ = attn(h, key_value_states=enc, attention_mask=mask)
+        want, lam = _cross_prefix_identity_reference(attn, h, enc, prefix, keep)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert lam.min() > 0.01  # the prefix carries weight: dropping it would change the output
+
+
 def test_prefix_on_a_causal_decoder_keeps_causality() -> None:
     model = tiny_model("gpt2")
     apply_method(model, preset("prefix"))

@@ -118,6 +118,13 @@ def delta_of(delta: DeltaSpec, m: Any, source: torch.Tensor, frozen: torch.nn.Li
         return f(source @ m.down.weight.T + m.down.bias) @ m.up.weight.T + m.up.bias
     if delta.form == "low_rank":
         return source @ m.down.weight.T @ m.up.weight.T
+    if delta.form == "compacter":  # the bottleneck above with W = Σ_i A_i ⊗ (s_i t_iᵀ), A_i shared
+        rules = m.rules.module
+        w_down, w_up = (
+            sum(torch.kron(a[i], torch.outer(s_[i], t[i])) for i in range(delta.phm_dim))
+            for a, s_, t in ((rules.down, m.down_s, m.down_t), (rules.up, m.up_s, m.up_t))
+        )
+        return f(source @ w_down.T + m.down_bias) @ w_up.T + m.up_bias
     if delta.form in ("loha", "lokr", "vera"):
         return source @ weight_update_of(delta, m).T
     if delta.form in ("scaling", "bias"):
@@ -132,7 +139,7 @@ def weight_update_of(delta: DeltaSpec, m: Any) -> torch.Tensor:
         return m.up.weight @ m.down.weight
     if delta.form == "loha":  # (W1a W1b) ⊙ (W2a W2b)
         return (m.w1a @ m.w1b) * (m.w2a @ m.w2b)
-    if delta.form == "lokr":  # W1 ⊗ W2: entry (i·b + k, j·d + l) is W1[i, j]·W2[k, l], W2 = W2a W2b at low rank
+    if delta.form == "lokr":  # W1 ⊗ W2: entry (i·b + k, j·d + l) is W1[i, j]·W2[k, l]
         w2 = m.w2[0] @ m.w2[1] if len(m.w2) == 2 else m.w2[0]
         (a, c), (b, d) = m.w1.shape, w2.shape
         return torch.einsum("ij,kl->ikjl", m.w1, w2).reshape(a * b, c * d)

@@ -81,6 +81,9 @@ class DeltaSpec(BaseModel):
     * ``intrinsic``: ΔW = P(θ_d) with d = ``size`` shared by every site of the delta, P a fixed
       random ``projection`` regenerated from ``seed``; ``structured`` adds one learned scalar per site
       (SAID: θ_i = θ0_i + λ_i P(θ^{d-m})_i, m sites, d counting the λs).
+
+    ``compacter`` (a bottleneck of PHM layers, W = Σ A_i ⊗ B_i) reads ``phm_dim``: n, the number of
+    Kronecker products and the size of each shared A_i (4 when left out).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -104,6 +107,8 @@ class DeltaSpec(BaseModel):
     projection: Projection | None = None
     structured: bool = False
     seed: Int = Field(default=0, ge=0)
+    # left out of the serialised form when unset, so methods written before it keep their hash
+    phm_dim: Int | None = Field(default=None, ge=1, exclude_if=lambda v: v is None)
     where_present: bool = Field(default=False, exclude_if=lambda v: not v)  # serialised only when True
 
     @model_validator(mode="before")

@@ -6,14 +6,14 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 |---|---|
 | houlsby | r=64 relu bottleneck after attention and FFN, layer norms trainable (Houlsby et al. 2019) |
 | pfeiffer | r=64 relu bottleneck after the FFN only (Pfeiffer et al. 2021); same r as houlsby so the pair isolates position |
-| prefix | l=30 at every layer's attention heads, no reparameterisation MLP (He et al. 2022 use l=30 in MAM) |
+| prefix | l=30 at every attention's heads, no reparameterisation MLP (He et al. 2022 use l=30 in MAM): self-attention everywhere and, on encoder-decoders, the decoder's cross-attention too, as He et al. prefix BART (36 sites on BART-large: 2·l·1024 each, 14,745,600 at their l=200, 3.63% of its 406.3M parameters, their 3.6%); a `where_present` delta, absent on encoder-only and decoder-only models |
 | prompt | l=20 prompt vectors at the input embeddings (Lester et al. 2021 use 20-100) |
 | lora | r=8, α=16 so s=α/r=2, on W_q and W_v, no dropout (peft's default) |
 | parallel_adapter | r=64 relu bottleneck in parallel with attention and FFN; *_attn / *_ffn variants for the ablation |
 | mh_parallel_adapter | r=30 per head on the query of each head: f(q_i W_down) W_up, the same size as prefix l=30 |
 | scaled_parallel_adapter | r=512 at the FFN, s=4 (He et al. 2022, the MAM's FFN half) |
-| mam | prefix l=30 at attention heads + scaled PA r=512, s=4 at the FFN |
-| unipelt | LoRA r=8 + prefix l=10 + sequential adapter r=48 (Mao et al. 2022); LoRA and adapter behind learned sigmoid gates, prefix behind its own λ(x) |
+| mam | prefix l=30 at attention heads (cross-attention too, as `prefix`) + scaled PA r=512, s=4 at the FFN |
+| unipelt | LoRA r=8 + prefix l=10 (cross-attention too, as `prefix`) + sequential adapter r=48 (Mao et al. 2022); LoRA and adapter behind learned sigmoid gates, prefix behind its own λ(x) |
 | ia3 | scaling vectors on keys, values and the FFN inner activation (Liu et al. 2022) |
 | bitfit | every bias term of the backbone (attention, FFN, layer norms, pooler) plus the task head (Ben Zaken et al. 2022); Llama has no biases, so there it is the head alone |
 | full | every parameter trainable: the full fine-tuning reference |
@@ -93,11 +93,18 @@ def _pfeiffer() -> MethodSpec:
     )
 
 
+def _cross_prefix(size: int) -> DeltaSpec:
+    """Prefix tuning's decoder cross-attention prefix (He et al. 2022 prefix every attention of an
+    encoder-decoder: encoder self, decoder self and decoder cross); absent, not an error, on models
+    without cross-attention. Listed after a preset's other deltas, so their indices stay put."""
+    return DeltaSpec(form="prefix", position="cross_attn_heads", size=size, where_present=True)
+
+
 @register_preset("prefix")
 def _prefix() -> MethodSpec:
     return MethodSpec(
         name="prefix",
-        deltas=(DeltaSpec(form="prefix", position="attn_heads", size=30),),
+        deltas=(DeltaSpec(form="prefix", position="attn_heads", size=30), _cross_prefix(30)),
         description="Prefix tuning: learned keys/values at every attention head, gated by λ(x)",
     )
 
@@ -176,7 +183,7 @@ def _scaled_pa_preset() -> MethodSpec:
 def _mam() -> MethodSpec:
     return MethodSpec(
         name="mam",
-        deltas=(DeltaSpec(form="prefix", position="attn_heads", size=30), _scaled_pa()),
+        deltas=(DeltaSpec(form="prefix", position="attn_heads", size=30), _scaled_pa(), _cross_prefix(30)),
         description=(
             "Mix-and-match adapter as He et al. ran it on XSum (Table 4): prefix l=30 at heads + "
             "scaled PA r=512, s=4 at FFN; `mam_glue` is their GLUE size"
@@ -191,6 +198,7 @@ def _mam_glue() -> MethodSpec:
         deltas=(
             DeltaSpec(form="prefix", position="attn_heads", size=16),
             _adapter("ffn_output", "parallel", 16, composition="scaled", scale=2.0),
+            _cross_prefix(16),
         ),
         description=(
             "MAM adapter as He et al. ran it on GLUE: prefix l=16 at heads + scaled PA r=16, s=2 at "
@@ -211,6 +219,7 @@ def _unipelt() -> MethodSpec:
             gated_lora("value"),
             DeltaSpec(form="prefix", position="attn_heads", size=10),
             _adapter("ffn_output", "sequential", 48, composition="gated", gate="learned"),
+            _cross_prefix(10),
         ),
         description="UniPELT: gated LoRA + prefix + gated sequential adapter",
     )

@@ -189,6 +189,7 @@ class Slot(StrictModel):
     projection: Dim = None
     structured: Dim = None
     seed: Dim = None
+    phm_dim: Dim = None
     where_present: Dim = None
 
     @field_validator("*", mode="before")

@@ -14,6 +14,7 @@ from torch import nn
 
 from ...space.delta import DeltaSpec
 from .bottleneck import Bottleneck, MultiHeadBottleneck, build_bottleneck
+from .compacter import Compacter, PhmRules, build_compacter
 from .intrinsic import IntrinsicDelta, Subspace, build_intrinsic
 from .l0_diff import L0Diff, build_l0_diff
 from .loha import LoHa, build_loha
@@ -45,6 +46,7 @@ BUILDERS: dict[str, Builder] = {
     "lokr": build_lokr,
     "vera": build_vera,
     "oft": build_oft,
+    "compacter": build_compacter,
 }
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "BUILDERS",
     "BiasVector",
     "Bottleneck",
+    "Compacter",
     "FrozenWeight",
     "IntrinsicDelta",
     "L0Diff",
@@ -66,6 +69,7 @@ __all__ = [
     "LowRank",
     "MultiHeadBottleneck",
     "OFT",
+    "PhmRules",
     "Prefix",
     "PromptEmbedding",
     "ScalingVector",

@@ -12,6 +12,7 @@ from ..insertions import INSERTIONS
 from .base import FORM_FIELDS, FormInfo, LearningRate, SiteShape, kept_entries
 from .bias import BIAS
 from .bottleneck import BOTTLENECK
+from .compacter import COMPACTER
 from .intrinsic import INTRINSIC
 from .l0_diff import L0_DIFF
 from .loha import LOHA
@@ -57,6 +58,7 @@ for _form in (
     LOKR,
     VERA,
     OFT,
+    COMPACTER,
 ):
     register_form(_form)
 

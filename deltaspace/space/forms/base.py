@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..delta import DeltaSpec
 
 # Optional DeltaSpec fields that only some forms read (the form lists them in ``reads``).
-FORM_FIELDS = ("activation", "fraction", "penalty", "projection", "structured", "seed")
+FORM_FIELDS = ("activation", "fraction", "penalty", "projection", "structured", "seed", "phm_dim")
 
 
 @dataclass(frozen=True)
