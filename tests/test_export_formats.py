@@ -144,6 +144,7 @@ def test_peft_export_loads_in_peft_with_same_outputs(family: str, spec: MethodSp
     ("spec", "reason"),
     [
         (preset("houlsby"), "bottleneck"),
+        (preset("compacter_pp"), "no Compacter"),
         (preset("mam"), "bottleneck"),
         (preset("full"), "full fine-tuning"),
         (preset("bitfit"), "merged"),

@@ -26,6 +26,8 @@ from deltaspace.testing.tiny_models import FAMILIES, tiny_batch, tiny_config
 IDENTITY_PRESETS = [
     "houlsby",
     "pfeiffer",
+    "compacter",
+    "compacter_pp",
     "lora",
     "parallel_adapter",
     "parallel_adapter_attn",

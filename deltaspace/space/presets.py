@@ -25,6 +25,8 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | lokr | LoKr r=8, s=1 on W_q, W_v: ΔW = W1 ⊗ W2, dimensions split as LyCORIS splits them, W2 at rank 8 where r < max(b, d)/2 (peft's defaults r = α = 8; LyCORIS, Yeh et al. 2024) |
 | vera | VeRA r=256 on W_q, W_v, λ_d from 0.1, shared random A, B from seed 0 (Kopiczko et al. 2024, §4.1: r=256 on RoBERTa-large for GLUE) |
 | oft | OFT with 32×32 orthogonal blocks (peft's default block size) on W_o and W_2, the projections no family fuses (Qiu et al. 2023) |
+| compacter | Compacter: sequential relu bottlenecks r=24 after attention and FFN (Houlsby placement) whose projections are PHM layers, n=4, rank-one B_i, A_i shared by all layers, layer norms trainable (Karimi Mahabadi et al. 2021, NeurIPS; GLUE on T5-base: n=4 and reduction factor 32, r = 768/32 = 24) |
+| compacter_pp | Compacter++: the same r=24, n=4 PHM bottleneck after the FFN only (Karimi Mahabadi et al. 2021) |
 | dora | LoRA's r=8, s=2 on W_q, W_v composed by DoRA's weight decomposition (Liu et al. 2024, ICML, eq. 5; §5.1 compares DoRA and LoRA at one rank and target set); adds one magnitude per output row |
 | diff_pruning | l0_diff on W_q, W_k, W_v, W_o, W_1, W_2: hard-concrete gates (β = 2/3, stretch (-0.1, 1.1), Louizos et al. 2018), L0 weight λ = 1.25e-7 and a 0.5% target (Guo et al. 2021); trains 2·|W| (w and log α), stores the top 0.5% of z ⊙ w |
 | pafi | magnitude_mask on the same six matrices: their 0.5% smallest-magnitude entries train (Liao et al. 2023); 0.5% matches diff pruning's target and, on MiniLM, is close to LoRA r=8's parameters |
@@ -397,4 +399,29 @@ def _oft() -> MethodSpec:
         name="oft",
         deltas=tuple(DeltaSpec(form="oft", position=p, size=32) for p in ("attn_out", "ffn_out")),  # type: ignore[arg-type]
         description="OFT: W' = W Rᵀ with 32×32 orthogonal (Cayley) blocks on W_o and W_2 (Qiu et al. 2023)",
+    )
+
+
+def _compacter(position: str) -> DeltaSpec:
+    return DeltaSpec(form="compacter", position=position, size=24, phm_dim=4)  # type: ignore[arg-type]
+
+
+@register_preset("compacter")
+def _compacter_preset() -> MethodSpec:
+    return MethodSpec(
+        name="compacter",
+        deltas=(_compacter("attn_output"), _compacter("ffn_output")),
+        trainable=("head", "layer_norms"),
+        description="Compacter: PHM bottlenecks (W = Σ A_i ⊗ s_i t_iᵀ, n=4, A_i shared) r=24 after attention "
+        "and FFN, as on GLUE with T5-base (reduction factor 32) (Karimi Mahabadi et al. 2021, NeurIPS)",
+    )
+
+
+@register_preset("compacter_pp")
+def _compacter_pp() -> MethodSpec:
+    return MethodSpec(
+        name="compacter_pp",
+        deltas=(_compacter("ffn_output"),),
+        trainable=("head", "layer_norms"),
+        description="Compacter++: the r=24, n=4 PHM bottleneck after the FFN only (Karimi Mahabadi et al. 2021)",
     )
