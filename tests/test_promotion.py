@@ -255,3 +255,18 @@ def test_a_worker_killed_mid_rung_loses_nothing(url):
     assert again.result.metrics["resumed_from_step"] == RUNGS[0]  # from the state the kill left
     assert storage.rung_state("killed", running.number, 0) == saved
     assert len([r for r in rows if r.rung == 0]) == 6  # no rung-0 trial ran twice
+
+
+def test_training_steps_count_each_rung_once(tmp_path):
+    """9 trials × 4 steps, 3 go on to 8 (+4 each), 1 goes on to 16 (+8) and two more seeds (16 each)."""
+    from deltaspace.search.promotion import training_steps
+
+    url = f"sqlite:///{tmp_path / 'ds.db'}"
+    run_study(study_from_mapping(promoted_study("steps")), url, options=ExecutorOptions(trainer=FakeTrainer()))
+    storage = Storage(url)
+    n1 = len(storage.list_rungs("steps", 1))
+    n2 = len(storage.list_rungs("steps", 2))
+    assert training_steps(storage, "steps") == 9 * 4 + n1 * (8 - 4) + n2 * ((16 - 8) + 2 * 16)
+    flat = study_dict("flat", "minilm", None, budget={"max_steps": 16, "n_trials": 3}, seeds=[0, 1])
+    run_study(study_from_mapping(flat), url, options=ExecutorOptions(trainer=FakeTrainer()))
+    assert training_steps(storage, "flat") == 3 * 16 * 2

@@ -93,3 +93,31 @@ class Promotions:
             seen.add(design)
             candidates.append((row.number, objective_values(spec.objectives, result)))
         return survivors(candidates, [OBJECTIVES[o][0] for o in spec.objectives], self.promotion.eta)
+
+
+def seeds_trained(result_metrics: dict[str, float]) -> int:
+    """How many seeds one stored result trained (its ``score_seed<N>`` metrics, else one)."""
+    return max(1, sum(1 for k in result_metrics if k.startswith("score_seed")))
+
+
+def training_steps(storage: Storage, name: str) -> int:
+    """The optimiser steps a study spent, over every seed of every trial and rung that trained
+    (pruned and failed ones included): with promotion, a rung continued from the rung below
+    adds only its own steps, and the last rung's further seeds train from the start."""
+    rows = storage.list_rungs(name)
+    if not rows:
+        return sum(
+            (t.steps or 0) * seeds_trained(t.metrics)
+            for t in storage.list_trials(name)
+            if t.status in ("complete", "pruned", "failed")
+        )
+    budgets = {r.rung: r.steps for r in rows}
+    total = 0
+    for row in rows:
+        result = row.result
+        if result is None:
+            continue
+        below = budgets.get(row.rung - 1, 0) if row.rung > 0 else 0
+        steps = result.steps or 0
+        total += (steps - below) + (seeds_trained(result.metrics) - 1) * steps
+    return total
