@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .space import DeltaspaceError, MethodSpec, load_method, preset, preset_names
+from .space import DeltaspaceError, MethodSpec, load_method, preset, preset_names, preset_source
 from .space.dimensions import POSITIONS
 
 app = typer.Typer(
@@ -56,16 +56,24 @@ def methods_command(
     """List the presets with their four coordinates and sizes."""
     specs = [preset(name) for name in preset_names()]
     if json_out:
-        print(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
+        body = [{**s.model_dump(mode="json"), "source": preset_source(s.name)} for s in specs]
+        print(json.dumps(body, indent=2))
         return
     table = Table(title="deltaspace presets (form | insertion | position | composition | size)")
     for col in ("preset", "functional form", "insertion", "position", "composition", "size", "trainable"):
         table.add_column(col)
+    table.add_column("source")
     for spec in specs:
         rows = _coordinates(spec) or ["- | - | - | - | -"]
         for i, row in enumerate(rows):
             cells = [c.strip() for c in row.split("|")]
-            table.add_row(spec.name if i == 0 else "", *cells, ",".join(spec.trainable) if i == 0 else "")
+            first = i == 0
+            table.add_row(
+                spec.name if first else "",
+                *cells,
+                ",".join(spec.trainable) if first else "",
+                preset_source(spec.name) if first else "",
+            )
         table.add_section()
     console.print(table)
 

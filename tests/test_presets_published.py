@@ -3,9 +3,19 @@ tuning at every attention of an encoder-decoder (encoder self, decoder self, dec
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from deltaspace.space import HeadSpec, SpecError, count_method, method_from_mapping, preset
+from deltaspace.space import (
+    HeadSpec,
+    SpecError,
+    count_method,
+    method_from_mapping,
+    preset,
+    preset_names,
+    preset_source,
+)
 
 
 def roberta_base():
@@ -96,3 +106,32 @@ def test_mam_presets_name_their_source_and_scale() -> None:
     assert glue.deltas[1].insertion == "parallel" and glue.deltas[1].position == "ffn_output"
     assert "GLUE" in glue.description and "run_glue.sh" in glue.description
     assert "XSum" in xsum.description and xsum.deltas[1].size == 512 and xsum.deltas[1].scale == 4.0
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_names_its_source(name: str) -> None:
+    """A published point names where it is published: a paper (with its table or section) or a
+    script. The source stays out of the method, so it never changes a method hash."""
+    source = preset_source(name)
+    assert len(source) >= 10 and any(ch.isdigit() for ch in source), f"preset {name!r} has no source"
+    assert source not in preset(name).canonical_json()
+
+
+def test_the_presets_table_has_one_row_per_registered_preset() -> None:
+    from deltaspace.space import presets
+
+    rows = re.findall(r"^\| (\w+) \|", presets.__doc__ or "", re.M)[1:]  # after the header row
+    assert sorted(rows) == sorted(preset_names())
+
+
+def test_methods_command_shows_each_source() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from deltaspace.cli import app
+
+    listed = json.loads(CliRunner().invoke(app, ["methods", "--json"]).stdout)
+    assert {m["name"]: m["source"] for m in listed} == {n: preset_source(n) for n in preset_names()}
+    header = CliRunner().invoke(app, ["methods"]).output.splitlines()[:5]
+    assert any("source" in line for line in header)

@@ -6,7 +6,7 @@ from .delta import DeltaSpec, LayerRange
 from .dimensions import POSITIONS
 from .errors import DeltaspaceError, SpecError, UnknownNameError, UnsupportedModelError
 from .method import HeadSpec, MethodSpec
-from .presets import preset, preset_names, register_preset
+from .presets import preset, preset_names, preset_source, register_preset
 from .study import StudySpec, load_study
 from .yaml_io import load_method, method_from_mapping
 
@@ -30,5 +30,6 @@ __all__ = [
     "method_from_mapping",
     "preset",
     "preset_names",
+    "preset_source",
     "register_preset",
 ]

@@ -1,6 +1,8 @@
 """Published methods as points of the design space (DESIGN.md's presets table).
 
-Defaults follow the papers, scaled to nothing: sizes are the published ones.
+Defaults follow the papers, scaled to nothing: sizes are the published ones. Each preset's source
+(paper and table/section, or script) is given once, where it is registered (``register_preset(...,
+source=...)``), and ``deltaspace methods`` lists it; a test keeps one row below per preset.
 
 | preset | choice, and why |
 |---|---|
@@ -10,9 +12,12 @@ Defaults follow the papers, scaled to nothing: sizes are the published ones.
 | prompt | l=20 prompt vectors at the input embeddings (Lester et al. 2021 use 20-100) |
 | lora | r=8, α=16 so s=α/r=2, on W_q and W_v, no dropout (peft's default) |
 | parallel_adapter | r=64 relu bottleneck in parallel with attention and FFN; *_attn / *_ffn variants for the ablation |
+| parallel_adapter_attn | the same r=64 parallel adapter at attention only (the position ablation) |
+| parallel_adapter_ffn | the same r=64 parallel adapter at the FFN only |
 | mh_parallel_adapter | r=30 per head on the query of each head: f(q_i W_down) W_up, the same size as prefix l=30 |
 | scaled_parallel_adapter | r=512 at the FFN, s=4 (He et al. 2022, the MAM's FFN half) |
 | mam | prefix l=30 at attention heads (cross-attention too, as `prefix`) + scaled PA r=512, s=4 at the FFN |
+| mam_glue | MAM at He et al.'s GLUE size: prefix l=16 (cross-attention too) + scaled PA r=16, s=2 at the FFN |
 | unipelt | LoRA r=8 + prefix l=10 (cross-attention too, as `prefix`) + sequential adapter r=48 (Mao et al. 2022); LoRA and adapter behind learned sigmoid gates, prefix behind its own λ(x) |
 | ia3 | scaling vectors on keys, values and the FFN inner activation (Liu et al. 2022) |
 | bitfit | every bias term of the backbone (attention, FFN, layer norms, pooler) plus the task head (Ben Zaken et al. 2022); Llama has no biases, so there it is the head alone |
@@ -45,10 +50,16 @@ from .errors import SpecError, UnknownNameError
 from .method import MethodSpec
 
 _PRESETS: dict[str, Callable[[], MethodSpec]] = {}
+_SOURCES: dict[str, str] = {}
 
 
-def register_preset(name: str) -> Callable[[Callable[[], MethodSpec]], Callable[[], MethodSpec]]:
-    """Register a preset factory; refuses non-lowercase names and duplicates."""
+def register_preset(
+    name: str, *, source: str = ""
+) -> Callable[[Callable[[], MethodSpec]], Callable[[], MethodSpec]]:
+    """Register a preset factory with its ``source`` (paper and table/section, or script: where its
+    configuration is published); refuses non-lowercase names and duplicates. The source is kept
+    beside the method, not in it, so it never enters the method hash; a test fails on a preset
+    registered without one."""
 
     def wrap(factory: Callable[[], MethodSpec]) -> Callable[[], MethodSpec]:
         if name != name.lower() or not name.replace("_", "").isalnum():
@@ -56,6 +67,7 @@ def register_preset(name: str) -> Callable[[Callable[[], MethodSpec]], Callable[
         if name in _PRESETS:
             raise SpecError(f"preset {name!r} is already registered")
         _PRESETS[name] = factory
+        _SOURCES[name] = source
         return factory
 
     return wrap
@@ -72,11 +84,19 @@ def preset_names() -> list[str]:
     return list(_PRESETS)
 
 
+def preset_source(name: str) -> str:
+    """Where a preset's configuration is published (paper and table/section, or script)."""
+    preset(name)  # an unknown name raises the usual error
+    return _SOURCES[name]
+
+
 def _adapter(position: str, insertion: str, size: int, **kw: object) -> DeltaSpec:
     return DeltaSpec(form="bottleneck", position=position, insertion=insertion, size=size, **kw)  # type: ignore[arg-type]
 
 
-@register_preset("houlsby")
+@register_preset(
+    "houlsby", source="Houlsby et al. 2019, ICML, §2.1 and Fig. 2 (adapters after attention and FFN)"
+)
 def _houlsby() -> MethodSpec:
     return MethodSpec(
         name="houlsby",
@@ -86,7 +106,9 @@ def _houlsby() -> MethodSpec:
     )
 
 
-@register_preset("pfeiffer")
+@register_preset(
+    "pfeiffer", source="Pfeiffer et al. 2021, EACL (AdapterFusion), §3: one adapter after the FFN"
+)
 def _pfeiffer() -> MethodSpec:
     return MethodSpec(
         name="pfeiffer",
@@ -102,7 +124,9 @@ def _cross_prefix(size: int) -> DeltaSpec:
     return DeltaSpec(form="prefix", position="cross_attn_heads", size=size, where_present=True)
 
 
-@register_preset("prefix")
+@register_preset(
+    "prefix", source="Li & Liang 2021, ACL; placement and gate as He et al. 2022, ICLR, §2.1 eq. 5, on BART"
+)
 def _prefix() -> MethodSpec:
     return MethodSpec(
         name="prefix",
@@ -111,7 +135,7 @@ def _prefix() -> MethodSpec:
     )
 
 
-@register_preset("prompt")
+@register_preset("prompt", source="Lester et al. 2021, EMNLP: prompt lengths 20-100, l=20 the shortest")
 def _prompt() -> MethodSpec:
     return MethodSpec(
         name="prompt",
@@ -120,7 +144,9 @@ def _prompt() -> MethodSpec:
     )
 
 
-@register_preset("lora")
+@register_preset(
+    "lora", source="Hu et al. 2022, ICLR, §7.1 (W_q and W_v); r=8, α=16 as peft's LoraConfig defaults"
+)
 def _lora() -> MethodSpec:
     def lr(position: str) -> DeltaSpec:
         return DeltaSpec(form="low_rank", position=position, size=8, scale=2.0)  # type: ignore[arg-type]
@@ -132,7 +158,10 @@ def _lora() -> MethodSpec:
     )
 
 
-@register_preset("parallel_adapter")
+@register_preset(
+    "parallel_adapter",
+    source="He et al. 2022, ICLR, §3.3 (parallel adapter) and §4.3-4.4 (insertion, position)",
+)
 def _pa() -> MethodSpec:
     return MethodSpec(
         name="parallel_adapter",
@@ -141,7 +170,9 @@ def _pa() -> MethodSpec:
     )
 
 
-@register_preset("parallel_adapter_attn")
+@register_preset(
+    "parallel_adapter_attn", source="He et al. 2022, ICLR, §4.4: the parallel adapter at attention only"
+)
 def _pa_attn() -> MethodSpec:
     return MethodSpec(
         name="parallel_adapter_attn",
@@ -150,7 +181,9 @@ def _pa_attn() -> MethodSpec:
     )
 
 
-@register_preset("parallel_adapter_ffn")
+@register_preset(
+    "parallel_adapter_ffn", source="He et al. 2022, ICLR, §4.4: the parallel adapter at the FFN only"
+)
 def _pa_ffn() -> MethodSpec:
     return MethodSpec(
         name="parallel_adapter_ffn",
@@ -159,7 +192,9 @@ def _pa_ffn() -> MethodSpec:
     )
 
 
-@register_preset("mh_parallel_adapter")
+@register_preset(
+    "mh_parallel_adapter", source="He et al. 2022, ICLR, §4.3: the multi-head parallel adapter (MH PA)"
+)
 def _mh_pa() -> MethodSpec:
     return MethodSpec(
         name="mh_parallel_adapter",
@@ -172,7 +207,9 @@ def _scaled_pa(size: int = 512) -> DeltaSpec:
     return _adapter("ffn_output", "parallel", size, composition="scaled", scale=4.0)
 
 
-@register_preset("scaled_parallel_adapter")
+@register_preset(
+    "scaled_parallel_adapter", source="He et al. 2022, ICLR, §4.5: scaled parallel adapter at the FFN, s=4"
+)
 def _scaled_pa_preset() -> MethodSpec:
     return MethodSpec(
         name="scaled_parallel_adapter",
@@ -181,7 +218,9 @@ def _scaled_pa_preset() -> MethodSpec:
     )
 
 
-@register_preset("mam")
+@register_preset(
+    "mam", source="He et al. 2022, ICLR, Table 4 (XSum): MAM adapter, prefix l=30 + scaled PA r=512"
+)
 def _mam() -> MethodSpec:
     return MethodSpec(
         name="mam",
@@ -193,7 +232,10 @@ def _mam() -> MethodSpec:
     )
 
 
-@register_preset("mam_glue")
+@register_preset(
+    "mam_glue",
+    source="He et al. 2022, ICLR, GLUE runs: exps/run_glue.sh in jxhe/unify-parameter-efficient-tuning",
+)
 def _mam_glue() -> MethodSpec:
     return MethodSpec(
         name="mam_glue",
@@ -209,7 +251,10 @@ def _mam_glue() -> MethodSpec:
     )
 
 
-@register_preset("unipelt")
+@register_preset(
+    "unipelt",
+    source="Mao et al. 2022, ACL (UniPELT), §3 and its appendix hyper-parameters (LoRA r=8, l=10, r=48)",
+)
 def _unipelt() -> MethodSpec:
     def gated_lora(position: str) -> DeltaSpec:
         return DeltaSpec(form="low_rank", position=position, size=8, composition="gated", gate="learned")  # type: ignore[arg-type]
@@ -227,7 +272,9 @@ def _unipelt() -> MethodSpec:
     )
 
 
-@register_preset("ia3")
+@register_preset(
+    "ia3", source="Liu et al. 2022, NeurIPS (T-Few), §3.3: IA3 scales keys, values and the FFN activation"
+)
 def _ia3() -> MethodSpec:
     return MethodSpec(
         name="ia3",
@@ -236,17 +283,22 @@ def _ia3() -> MethodSpec:
     )
 
 
-@register_preset("bitfit")
+@register_preset("bitfit", source="Ben Zaken et al. 2022, ACL (BitFit), §2: every bias term")
 def _bitfit() -> MethodSpec:
     return MethodSpec(name="bitfit", trainable=("head", "biases"), description="BitFit: all bias terms")
 
 
-@register_preset("full")
+@register_preset(
+    "full",
+    source="Devlin et al. 2019, NAACL (BERT), §3.2: every parameter fine-tuned; the reference of every paper above",
+)
 def _full() -> MethodSpec:
     return MethodSpec(name="full", trainable=("all",), description="Full fine-tuning (reference)")
 
 
-@register_preset("ln_tuning")
+@register_preset(
+    "ln_tuning", source="Zhao et al. 2024, ICLR (Tuning LayerNorm in Attention); peft's LNTuning"
+)
 def _ln_tuning() -> MethodSpec:
     return MethodSpec(
         name="ln_tuning",
@@ -262,7 +314,9 @@ def _every_weight(form: str, **fields: object) -> tuple[DeltaSpec, ...]:
     return tuple(DeltaSpec(form=form, position=p, **fields) for p in WEIGHT_POSITIONS)  # type: ignore[arg-type]
 
 
-@register_preset("diff_pruning")
+@register_preset(
+    "diff_pruning", source="Guo et al. 2021, ACL (diff pruning): L0 gates of Louizos et al. 2018, 0.5% target"
+)
 def _diff_pruning() -> MethodSpec:
     return MethodSpec(
         name="diff_pruning",
@@ -271,7 +325,7 @@ def _diff_pruning() -> MethodSpec:
     )
 
 
-@register_preset("pafi")
+@register_preset("pafi", source="Liao et al. 2023, NeurIPS (PaFi): the smallest-magnitude entries train")
 def _pafi() -> MethodSpec:
     return MethodSpec(
         name="pafi",
@@ -280,7 +334,10 @@ def _pafi() -> MethodSpec:
     )
 
 
-@register_preset("lt_sft")
+@register_preset(
+    "lt_sft",
+    source="Ansell et al. 2022, ACL (LT-SFT): the entries that moved most in a short full fine-tuning",
+)
 def _lt_sft() -> MethodSpec:
     return MethodSpec(
         name="lt_sft",
@@ -289,7 +346,9 @@ def _lt_sft() -> MethodSpec:
     )
 
 
-@register_preset("hiwi")
+@register_preset(
+    "hiwi", source="Liao et al. 2023, NeurIPS (HiWi): an adapter on the FFN weights, merged after training"
+)
 def _hiwi() -> MethodSpec:
     return MethodSpec(
         name="hiwi",
@@ -298,7 +357,9 @@ def _hiwi() -> MethodSpec:
     )
 
 
-@register_preset("intrinsic")
+@register_preset(
+    "intrinsic", source="Aghajanyan et al. 2021, ACL (intrinsic dimensionality), Fastfood projection, d=1000"
+)
 def _intrinsic() -> MethodSpec:
     return MethodSpec(
         name="intrinsic",
@@ -307,7 +368,9 @@ def _intrinsic() -> MethodSpec:
     )
 
 
-@register_preset("intrinsic_said")
+@register_preset(
+    "intrinsic_said", source="Aghajanyan et al. 2021, ACL: SAID, one learned scale per weight matrix"
+)
 def _intrinsic_said() -> MethodSpec:
     return MethodSpec(
         name="intrinsic_said",
@@ -323,7 +386,9 @@ def _lora_like(**fields: object) -> tuple[DeltaSpec, ...]:
     )
 
 
-@register_preset("dora")
+@register_preset(
+    "dora", source="Liu et al. 2024, ICML (DoRA), eq. 5; §5.1 compares DoRA and LoRA at one rank"
+)
 def _dora() -> MethodSpec:
     return MethodSpec(
         name="dora",
@@ -332,7 +397,7 @@ def _dora() -> MethodSpec:
     )
 
 
-@register_preset("rslora")
+@register_preset("rslora", source="Kalajdzievski 2023 (rsLoRA), eq. 4: s = α/√r")
 def _rslora() -> MethodSpec:
     return MethodSpec(
         name="rslora",
@@ -341,7 +406,7 @@ def _rslora() -> MethodSpec:
     )
 
 
-@register_preset("pissa")
+@register_preset("pissa", source="Meng et al. 2024 (PiSSA): W's top-r singular triplets, α = r")
 def _pissa() -> MethodSpec:
     return MethodSpec(
         name="pissa",
@@ -350,7 +415,7 @@ def _pissa() -> MethodSpec:
     )
 
 
-@register_preset("olora")
+@register_preset("olora", source="Büyükakyüz 2024 (OLoRA): factors from W's QR decomposition")
 def _olora() -> MethodSpec:
     return MethodSpec(
         name="olora",
@@ -359,7 +424,9 @@ def _olora() -> MethodSpec:
     )
 
 
-@register_preset("loha")
+@register_preset(
+    "loha", source="Hyeon-Woo et al. 2022, ICLR (FedPara) / LyCORIS; r = α = 8 as peft's LoHaConfig defaults"
+)
 def _loha() -> MethodSpec:
     return MethodSpec(
         name="loha",
@@ -371,7 +438,7 @@ def _loha() -> MethodSpec:
     )
 
 
-@register_preset("lokr")
+@register_preset("lokr", source="LyCORIS (Yeh et al. 2024, ICLR); r = α = 8 as peft's LoKrConfig defaults")
 def _lokr() -> MethodSpec:
     return MethodSpec(
         name="lokr",
@@ -384,7 +451,7 @@ def _lokr() -> MethodSpec:
     )
 
 
-@register_preset("vera")
+@register_preset("vera", source="Kopiczko et al. 2024, ICLR (VeRA), §4.1: r=256 on RoBERTa-large for GLUE")
 def _vera() -> MethodSpec:
     return MethodSpec(
         name="vera",
@@ -393,7 +460,7 @@ def _vera() -> MethodSpec:
     )
 
 
-@register_preset("oft")
+@register_preset("oft", source="Qiu et al. 2023, NeurIPS (OFT); 32×32 blocks as peft's OFTConfig default")
 def _oft() -> MethodSpec:
     return MethodSpec(
         name="oft",
@@ -406,7 +473,10 @@ def _compacter(position: str) -> DeltaSpec:
     return DeltaSpec(form="compacter", position=position, size=24, phm_dim=4)  # type: ignore[arg-type]
 
 
-@register_preset("compacter")
+@register_preset(
+    "compacter",
+    source="Karimi Mahabadi et al. 2021, NeurIPS (Compacter): GLUE on T5-base, n=4, reduction factor 32",
+)
 def _compacter_preset() -> MethodSpec:
     return MethodSpec(
         name="compacter",
@@ -417,7 +487,9 @@ def _compacter_preset() -> MethodSpec:
     )
 
 
-@register_preset("compacter_pp")
+@register_preset(
+    "compacter_pp", source="Karimi Mahabadi et al. 2021, NeurIPS: Compacter++, after the FFN only"
+)
 def _compacter_pp() -> MethodSpec:
     return MethodSpec(
         name="compacter_pp",
