@@ -70,26 +70,31 @@ def majority_baseline(task: str) -> float | None:
     return compute_metrics(names, [most_common] * len(labels), labels)[spec.primary_metric]
 
 
-def verdict(a: list[float], b: list[float], floor: float | None) -> tuple[str, str]:
-    """(short, long) verdict on 'a beats b', from the means, the seed spread and the task's floor."""
+def verdict(a: dict[int, float], b: dict[int, float], floor: float | None) -> tuple[str, str]:
+    """(short, long) verdict on 'a beats b' (scores by seed) from the paired difference over the
+    seeds both ran and its 95% t-interval (`deltaspace.stats.paired_comparison`), and the floor."""
+    from deltaspace.stats import paired_comparison
+
     if not a or not b:
         return "not run", "not run"
-    (ma, sa), (mb, sb) = _mean_std(a), _mean_std(b)
-    gap, noise = 100 * (ma - mb), 100 * max(sa, sb)
+    ma, mb = statistics.fmean(a.values()), statistics.fmean(b.values())
     if floor is not None and 100 * (max(ma, mb) - floor) < LEARNED_MARGIN:
         return "no verdict", (f"no verdict: neither side learned the task at this budget (both at the "
                               f"majority-class score {100 * floor:.1f})")
-    seeds = f"n={min(len(a), len(b))}"
-    if min(len(a), len(b)) < 2:
+    paired = paired_comparison(a, b)
+    if paired.n < 2 or paired.low is None or paired.high is None:
+        gap = 100 * (ma - mb)
         short = "same direction (1 seed)" if gap > 0 else "opposite (1 seed)"
         return short, f"{short}: {gap:+.1f} points; not a reproduction until 3 seeds run"
-    if gap > noise:
-        return "reproduced", f"reproduced: {gap:+.1f} points, more than the largest seed std {noise:.1f} ({seeds})"
+    gap, low, high = 100 * (paired.difference or 0.0), 100 * paired.low, 100 * paired.high
+    why = f"{gap:+.1f} points, 95% interval of the paired difference [{low:+.1f}, {high:+.1f}] (n={paired.n} seeds)"
+    if paired.verdict == "better":
+        return "reproduced", f"reproduced: {why}"
+    if paired.verdict == "worse":
+        return "**reversed**", f"**not reproduced, reversed**: {why}"
     if gap > 0:
-        return "within noise", f"same direction but within seed noise: {gap:+.1f} points, std {noise:.1f} ({seeds})"
-    if -gap > noise:
-        return "**reversed**", f"**not reproduced, reversed**: {gap:+.1f} points, std {noise:.1f} ({seeds})"
-    return "not reproduced", f"**not reproduced**: {gap:+.1f} points, within std {noise:.1f} ({seeds})"
+        return "within noise", f"same direction but within noise: {why}"
+    return "not reproduced", f"**not reproduced** (within noise): {why}"
 
 
 def variants(by_method: dict[str, list[Any]], name: str) -> list[str]:
@@ -107,11 +112,15 @@ def _run_everywhere(per_task: dict[str, dict[str, list[Any]]], method: str) -> s
     return max(names, key=key) if names else method
 
 
-def _best(by_method: dict[str, list[Any]], names: list[str]) -> tuple[str, list[float]]:
-    """The method (or learning-rate variant) with the best mean among ``names`` and its scores."""
-    runs = [(v, _scores(by_method.get(v, []))) for n in names for v in variants(by_method, n)]
+def _seed_scores(trials: list[Any]) -> dict[int, float]:
+    return {t.seed: t.score for t in trials if t.score is not None}
+
+
+def _best(by_method: dict[str, list[Any]], names: list[str]) -> tuple[str, dict[int, float]]:
+    """The method (or learning-rate variant) with the best mean among ``names`` and its scores by seed."""
+    runs = [(v, _seed_scores(by_method.get(v, []))) for n in names for v in variants(by_method, n)]
     # a rate tried on one seed only (a sweep point) never outranks one run on every seed
-    return max(runs, key=lambda r: (len(r[1]), statistics.fmean(r[1])) if r[1] else (0, -1.0))
+    return max(runs, key=lambda r: (len(r[1]), statistics.fmean(r[1].values())) if r[1] else (0, -1.0))
 
 
 def _steps(by_method: dict[str, list[Any]]) -> str:
@@ -142,7 +151,8 @@ def findings_section(storage: Any, tasks: list[str]) -> list[str]:
              "Matthews correlation), mean ± std over seeds, the number of seeds in brackets. A verdict compares "
              "the best mean of the paper's winning group with the best mean of the other group (a method's "
              "learning-rate variants, `name@lr…`, count as the method at its best rate); it says "
-             "'reproduced' only when the gap is larger than the larger seed std, and 'no verdict' when neither "
+             "'reproduced' only when the 95% t-interval of the paired difference over the seeds both ran "
+             "excludes zero, 'within noise' when it does not, and 'no verdict' when neither "
              f"side is more than {LEARNED_MARGIN} points above the majority-class score (the task was not learned).",
              "", "| task | optimiser steps | majority-class score |", "|---|---:|---:|"]
     for task in tasks:

@@ -46,7 +46,9 @@ def test_majority_baseline_matches_hand_computed_scores(results):
     ("a", "b", "floor", "short"),
     [
         ([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], 0.5, "reproduced"),
-        ([0.80, 0.75, 0.85], [0.79, 0.74, 0.84], 0.5, "within noise"),
+        # +1 point on every seed: the seeds' spread (±5) is shared, the paired difference is not noise
+        ([0.80, 0.75, 0.85], [0.79, 0.74, 0.84], 0.5, "reproduced"),
+        ([0.80, 0.75, 0.85], [0.79, 0.77, 0.83], 0.5, "within noise"),  # +1, -2, +2
         ([0.60, 0.61, 0.62], [0.80, 0.81, 0.82], 0.5, "**reversed**"),
         ([0.78, 0.74, 0.84], [0.80, 0.74, 0.84], 0.5, "not reproduced"),
         ([0.0, 0.0, 0.0], [0.0, 0.001, 0.0], 0.0, "no verdict"),
@@ -55,7 +57,21 @@ def test_majority_baseline_matches_hand_computed_scores(results):
     ],
 )
 def test_verdicts(results, a, b, floor, short):
-    assert results.verdict(a, b, floor)[0] == short
+    by_seed = dict(enumerate(a)), dict(enumerate(b))
+    assert results.verdict(*by_seed, floor)[0] == short
+
+
+def test_a_verdict_pairs_seeds_and_quotes_scipys_interval(results):
+    """The interval quoted is scipy's t-interval of the per-seed differences, on shared seeds only."""
+    from scipy import stats
+
+    a, b = {0: 0.81, 1: 0.78, 2: 0.84, 7: 0.10}, {0: 0.80, 1: 0.75, 2: 0.80}
+    diffs = [a[s] - b[s] for s in (0, 1, 2)]
+    mean, sem = sum(diffs) / 3, stats.sem(diffs)
+    low, high = stats.t.interval(0.95, 2, loc=mean, scale=sem)
+    short, long = results.verdict(a, b, 0.5)
+    assert f"[{100 * low:+.1f}, {100 * high:+.1f}]" in long and "n=3 seeds" in long
+    assert short == ("reproduced" if low > 0 else "within noise")
 
 
 def test_describe_names_every_dimension(results):
