@@ -242,7 +242,7 @@ def test_launch_page_shows_field_errors_as_you_type(page, base_url: str, tmp_pat
     page.screenshot(path=str(tmp_path / "launch-error.png"))
     page.select_option("#example", "quickstart")
     page.wait_for_function("document.getElementById('validation').dataset.state === 'ok'", timeout=30_000)
-    assert "study quickstart, 8 trials" in page.locator("#validation").inner_text()
+    assert "study quickstart, 12 trials" in page.locator("#validation").inner_text()
     assert page.locator("#launch-errors li").count() == 0
     page.screenshot(path=str(tmp_path / "launch-example.png"))
 
