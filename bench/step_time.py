@@ -5,7 +5,7 @@
 
 Every method gets its own model; steps are interleaved round-robin so that machine noise hits
 all methods alike; the table reports the median seconds per step (forward, backward, AdamW step),
-against peft's LoRA and against the row's own peft twin (DoRA, VeRA, LoHa, OFT: the same preset built by
+against peft's LoRA and against the row's own peft twin (DoRA, VeRA, LoHa, LoKr, OFT: the same preset built by
 peft on W_q, W_v; OFT on W_o, W_2). Targets: deltaspace LoRA ≤ 1.0× peft LoRA; each twin ≤ 1.1× peft's.
 """
 
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from peft import LoHaConfig, LoraConfig, OFTConfig, VeraConfig, get_peft_model
+    from peft import LoHaConfig, LoKrConfig, LoraConfig, OFTConfig, VeraConfig, get_peft_model
 
     from deltaspace.methods import apply_method, load_backbone
     from deltaspace.space import preset
@@ -75,6 +75,7 @@ def main() -> None:
         "dora": LoraConfig(r=8, lora_alpha=16, target_modules=targets, use_dora=True, task_type="SEQ_CLS"),
         "vera": VeraConfig(r=256, target_modules=targets, task_type="SEQ_CLS"),
         "loha": LoHaConfig(r=8, alpha=8, target_modules=targets, task_type="SEQ_CLS"),
+        "lokr": LoKrConfig(r=8, alpha=8, target_modules=targets, task_type="SEQ_CLS"),
         "oft": OFTConfig(  # W_o and W_2, the exact Cayley transform as deltaspace computes it
             r=0,
             oft_block_size=32,

@@ -7,6 +7,7 @@ them, so ``deltaspace --help`` stays fast; a test asserts it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     from .trainers.threads import short_openmp_waits
 
     short_openmp_waits()  # before any command imports torch: waiting OpenMP threads soon sleep
+    # no per-trial "Loading weights" bars under deltaspace's own progress display (set it to 0 to see them)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     _register_optional_commands()
     _handle_sigterm()
     try:

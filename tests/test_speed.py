@@ -247,3 +247,20 @@ def test_latency_is_timed_once_per_design(saved, monkeypatch) -> None:
     assert calls == [1, 32] and second.latency_ms_batch1 == first.latency_ms_batch1 is not None
     run_trial(str(model), "ia3", "sst2", data, settings, seed=0)
     assert calls == [1, 32, 1, 32]
+
+
+def test_timing_of_a_promoted_study_is_over_its_rung_runs() -> None:
+    """A promoted trial's row spans the wait between its rungs: the rungs' own results are timed."""
+    from types import SimpleNamespace
+
+    from deltaspace.search.timing import rung_results, timing_record
+    from deltaspace.trainers.result import TrialResult
+
+    rungs = [
+        SimpleNamespace(status="complete", result=TrialResult(status="complete", phase_seconds={"train": 3.0, "wall": 4.0})),
+        SimpleNamespace(status="complete", result=TrialResult(status="complete", phase_seconds={"train": 9.0, "wall": 10.0})),
+        SimpleNamespace(status="running", result=None),
+    ]  # fmt: skip
+    record = timing_record([], rung_results(rungs))
+    assert record["unit"] == "rung run" and record["trials"] == 2 and record["row_seconds"] is None
+    assert record["wall_seconds"] == 7.0 and record["outside_share"] == pytest.approx((7.0 - 6.0) / 7.0)

@@ -182,3 +182,15 @@ def test_each_design_draws_its_rate_from_its_own_range() -> None:
     grid = spec(search={"sampler": "grid"}, methods={"lora": {"size": [8]}})
     point = sample_point(FixedTrial({}), grid)
     assert point.training["lr"] == FORMS["low_rank"].learning_rate.default and not point.params
+
+
+def test_moving_a_presets_cross_attention_prefix_drops_where_present() -> None:
+    """``prefix``'s last delta is a cross-attention prefix that applies where a model has one; a study
+    that moves it to another position (or stack) gets a plain delta there, not a refused point."""
+    s = spec(training={"lr": 1e-3},
+             methods={"prefix": {"deltas": {1: {"position": ["cross_attn_heads", "attn_heads"], "size": 5}}}})
+    kept = sample_point(FixedTrial({"prefix.1.position": "cross_attn_heads"}), s)
+    moved = sample_point(FixedTrial({"prefix.1.position": "attn_heads"}), s)
+    assert kept.problem is None and kept.method.deltas[1].where_present
+    assert moved.problem is None, moved.problem
+    assert moved.method.deltas[1].position == "attn_heads" and not moved.method.deltas[1].where_present

@@ -138,7 +138,7 @@ def status_command(
         from ..storage import Storage
         from .pareto import status_record, study_objectives
         from .progress import render_status
-        from .timing import timing_record
+        from .timing import rung_results, timing_record
         from .trial_rows import rows_csv, trial_rows
 
         db = Storage(storage, read_only=True)
@@ -152,7 +152,10 @@ def status_command(
             sys.stdout.write(rows_csv(rows))
             return
         if timing:
-            timings = {name: timing_record(db.list_trials(name)) for name in names}
+            timings = {
+                name: timing_record(db.list_trials(name), rung_results(db.list_rungs(name)) or None)
+                for name in names
+            }
             if json_out:
                 print(json.dumps(timings[study] if study is not None else timings, indent=2))
             for name, record in [] if json_out else timings.items():
@@ -171,7 +174,8 @@ def status_command(
 def _timing_table(name: str, record: dict) -> Table | str:
     if not record["trials"]:
         return f"{name}: no complete trial with phase timings"
-    table = Table(title=f"{name}: mean seconds per complete trial ({record['trials']} trials)")
+    unit = record.get("unit", "trial")
+    table = Table(title=f"{name}: mean seconds per complete {unit} ({record['trials']} {unit}s)")
     for column in ("phase", "seconds", "share"):
         table.add_column(column, justify="left" if column == "phase" else "right")
     for phase, cell in record["phases"].items():

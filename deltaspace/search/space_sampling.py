@@ -39,7 +39,8 @@ FIELD_ORDER = tuple(name for name in DeltaSpec.model_fields if name != "form")
 # Fields that a changed value of the key makes stale, when they came from a preset's delta.
 _DERIVED = {
     "form": ("insertion", "composition", "gate", "init", "scale", "learn_scale", "activation"),
-    "position": ("heads",),
+    "position": ("heads", "where_present"),  # a preset's "where present" holds for its own site only
+    "stack": ("where_present",),
 }
 SCALE_DEFAULT = 4.0  # He et al. (2022)'s scaled parallel adapter, when a slot names no scale
 
