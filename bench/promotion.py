@@ -81,7 +81,7 @@ def reevaluate(design: Any, steps: int, seeds: tuple[int, ...], cache: dict[str,
     if key not in cache:
         # the design's own settings, at the full budget, evaluated once at its end on the whole split
         settings = train_settings(trial).model_copy(update={
-            "max_steps": steps, "schedule_steps": None, "eval_at": (), "eval_every": None, "full_eval": True,
+            "max_steps": steps, "schedule_steps": None, "keep_best": True, "eval_every": None, "full_eval": True,
             "latency_batches": 0, "threads": None})  # fmt: skip
         method = method_spec(trial)
         scores = []

@@ -80,20 +80,21 @@ def test_subset_steers_training_and_the_whole_split_scores_the_best_weights(tmp_
 
 
 def test_a_lower_rung_scores_the_subset_only(tmp_path) -> None:
-    """``full_eval=False`` (a promoted study's lower rungs): the reported score is the subset's best
-    and no whole-split evaluation runs; evaluations at ``eval_at`` steps use the subset too."""
+    """``full_eval=False`` (a promoted study's lower rungs): the one evaluation, at the end, scores
+    the subset and no whole-split evaluation runs; the last rung (``full_eval``) scores the whole
+    split once, with no subset evaluation before it."""
     from search_support import make_sst2, make_tiny_model
 
     from deltaspace.trainers import TrainSettings
     from deltaspace.trainers.trial import run_trial
 
     model_dir, data = make_tiny_model(tmp_path / "model"), make_sst2(tmp_path / "data")
-    base = dict(max_steps=4, schedule_steps=8, eval_at=(4, 8), batch_size=8, eval_batch_size=16, max_length=32,
+    base = dict(max_steps=4, schedule_steps=8, keep_best=False, batch_size=8, eval_batch_size=16, max_length=32,
                 eval_subset=10, progress=False, latency_batches=0, lr=1e-2, threads=1, adaptive_threads=False)  # fmt: skip
     low = run_trial(str(model_dir), "lora", "sst2", data, TrainSettings(**base, full_eval=False))
     full = run_trial(str(model_dir), "lora", "sst2", data, TrainSettings(**base))
     assert low.status == full.status == "complete"
-    assert [p.step for p in low.eval_curve] == [4] and low.score == low.eval_curve[0].score
-    assert "evaluate_full" not in low.phase_seconds and full.phase_seconds["evaluate_full"] > 0
-    assert [(p.step, p.score) for p in full.eval_curve] == [(p.step, p.score) for p in low.eval_curve]
-    assert full.score != low.score  # 24 sentences against 10
+    assert [p.step for p in low.eval_curve] == [p.step for p in full.eval_curve] == [4]
+    assert low.score == low.eval_curve[0].score and full.score == full.eval_curve[0].score
+    assert "evaluate_full" not in low.phase_seconds and "evaluate_full" not in full.phase_seconds
+    assert full.score != low.score  # 24 sentences against 10, the same weights

@@ -17,9 +17,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RUNG, LAST = 4, 8
 # dropout on (BERT's default 0.1): the resumed run must also continue the random generator
 SETTINGS = TrainSettings(
-    max_steps=LAST, schedule_steps=LAST, eval_at=(RUNG, LAST), batch_size=8, eval_batch_size=16,
+    max_steps=LAST, schedule_steps=LAST, eval_every=RUNG, batch_size=8, eval_batch_size=16,
     max_length=32, progress=False, latency_batches=0, threads=1, adaptive_threads=False, lr=3e-3,
 )  # fmt: skip
+# as a promoted study trains: one evaluation at the end of each rung, whose weights go on
+AS_RUNGS = SETTINGS.model_copy(update={"eval_every": None, "keep_best": False})
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +57,24 @@ def weights(path: Path) -> dict:
     return torch.load(path, weights_only=False)["weights"]
 
 
-@pytest.mark.parametrize("method", ["lora", "houlsby"])
-def test_resumed_run_equals_uninterrupted_run(config, tokenizer, data, tmp_path, method):
+@pytest.mark.parametrize(("method", "settings"), [("lora", SETTINGS), ("houlsby", SETTINGS), ("lora", AS_RUNGS)])
+def test_resumed_run_equals_uninterrupted_run(config, tokenizer, data, tmp_path, method, settings):
     import torch
 
-    whole = run_trial(config, method, "sst2", data, SETTINGS, tokenizer=tokenizer,
+    whole = run_trial(config, method, "sst2", data, settings, tokenizer=tokenizer,
                       save_state_to=tmp_path / "whole.pt")  # fmt: skip
-    first = run_trial(config, method, "sst2", data, SETTINGS.model_copy(update={"max_steps": RUNG}),
+    first = run_trial(config, method, "sst2", data, settings.model_copy(update={"max_steps": RUNG}),
                       tokenizer=tokenizer, save_state_to=tmp_path / "rung0.pt")  # fmt: skip
-    rest = run_trial(config, method, "sst2", data, SETTINGS, tokenizer=tokenizer,
+    rest = run_trial(config, method, "sst2", data, settings, tokenizer=tokenizer,
                      resume_from=tmp_path / "rung0.pt", save_state_to=tmp_path / "rung1.pt")  # fmt: skip
     assert whole.status == first.status == rest.status == "complete"
     assert first.steps == RUNG and rest.steps == whole.steps == LAST
-    assert [p.step for p in rest.eval_curve] == [RUNG, LAST]
-    assert [p.score for p in rest.eval_curve] == [p.score for p in whole.eval_curve]
+    assert [p.step for p in rest.eval_curve] == [RUNG, LAST]  # the rung's evaluation, then its own
+    assert rest.eval_curve[-1].score == whole.eval_curve[-1].score
     assert rest.eval_curve[0].score == first.eval_curve[0].score
     assert rest.score == whole.score and rest.metrics == whole.metrics
+    if not settings.keep_best:  # a rung reports its last evaluation
+        assert rest.score == rest.eval_curve[-1].score and first.score == first.eval_curve[-1].score
     a, b = weights(tmp_path / "whole.pt"), weights(tmp_path / "rung1.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # the first rung really stopped early, and the rest really trained on

@@ -84,7 +84,7 @@ LATER_DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "gradient_checkpointing": False,
     "quantization": "none",
-    "eval_at": [],
+    "keep_best": True,
     "schedule_steps": None,
     "full_eval": True,
 }

@@ -37,7 +37,7 @@ RESERVED_SETTINGS = {
     "adaptive_threads": "the executor",
     "progress": "the executor",
     "schedule_steps": "search.promotion.rungs",
-    "eval_at": "search.promotion.rungs",
+    "keep_best": "search.promotion (a rung keeps its last weights)",
     "full_eval": "search.promotion.rungs (the last rung scores the whole split)",
 }
 
@@ -94,13 +94,13 @@ def check_planned(point: SampledPoint, plan: StudyPlan) -> BudgetCheck:
 def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None = None, rung: int = 0) -> TrainSettings:
     """The TrainSettings of one point: its training values plus the study's per-trial budget.
 
-    With promotion, the budget is ``rung``'s, on the last rung's learning-rate schedule, with an
-    evaluation at every rung's budget (so a run resumed at a rung and one trained straight
-    through evaluate at the same steps)."""
+    With promotion, the budget is ``rung``'s, on the last rung's learning-rate schedule; a rung's
+    score is the evaluation at its end (its weights go on to the next rung), on the evaluation
+    subset below the last rung and on the whole split at the last."""
     promotion = spec.search.promotion
     rungs: dict[str, Any] = {}
     if promotion is not None:
-        rungs = {"max_steps": promotion.rungs[rung], "schedule_steps": promotion.rungs[-1], "eval_at": promotion.rungs,
+        rungs = {"max_steps": promotion.rungs[rung], "schedule_steps": promotion.rungs[-1], "keep_best": False,
                  "full_eval": rung == len(promotion.rungs) - 1}  # fmt: skip
     return TrainSettings(
         **training,

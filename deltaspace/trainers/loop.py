@@ -121,7 +121,8 @@ def train_loop(
     resume: LoopState | None = None,
     keep_state: bool = False,
 ) -> LoopResult:
-    """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation.
+    """Train ``model`` in place; afterwards its trainable parameters are those of the best evaluation
+    (with ``settings.keep_best=False``: those it ended with, ``best`` being the last evaluation).
 
     ``regularization()``, when given, is added to the task loss at every step (diff pruning's L0
     penalty: ``AppliedMethod.regularization_loss``). ``between_steps()`` runs after each step
@@ -161,7 +162,8 @@ def train_loop(
         out.curve.append(point)
         if out.best is None or score > out.best.score:
             out.best, evals_since_best = point, 0
-            best_state.update({n: p.detach().clone() for n, p in trainable.items()})
+            if settings.keep_best:
+                best_state.update({n: p.detach().clone() for n, p in trainable.items()})
         else:
             evals_since_best += 1
         tic = time.perf_counter()
@@ -223,9 +225,7 @@ def train_loop(
             out.train_seconds += time.perf_counter() - tic
             budget = settings.max_train_seconds
             over_budget = budget is not None and out.train_seconds >= budget
-            due = (settings.eval_every is not None and out.steps % settings.eval_every == 0) or (
-                out.steps in settings.eval_at
-            )
+            due = settings.eval_every is not None and out.steps % settings.eval_every == 0
             if due or out.steps == steps or over_budget:
                 stopped = run_eval(out.steps) or over_budget
                 if stopped and out.steps < steps and out.status != "pruned":
@@ -240,6 +240,9 @@ def train_loop(
         return out
     if keep_state:
         out.state = capture_state(out, trainable, best_state, evals_since_best, optimizer, scheduler, scaler, device)
+    if not settings.keep_best:  # the last evaluation's weights, which the model has: its score is reported
+        out.best = out.curve[-1] if out.curve else None
+        return out
     if best_state:
         with torch.no_grad():
             for name, value in best_state.items():

@@ -48,8 +48,9 @@ class TrainSettings(BaseModel):
     max_target_length: int = Field(default=64, ge=1)
     num_beams: int = Field(default=1, ge=1)
     eval_every: int | None = Field(default=None, ge=1)
-    # further steps evaluated besides every ``eval_every``-th (a promoted study's rung budgets)
-    eval_at: tuple[int, ...] = ()
+    # keep the weights (and report the score) of the best evaluation; False: of the last one, as a
+    # promoted study's rungs do (a rung's score is its budget's; a resumed run goes on from there)
+    keep_best: bool = True
     # the length of the learning-rate schedule when training stops before its end: a promoted
     # trial trains rung by rung on the schedule of its last rung (None: ``max_steps``)
     schedule_steps: int | None = Field(default=None, ge=1)

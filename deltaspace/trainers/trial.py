@@ -217,8 +217,9 @@ def _trial(
                 )  # fmt: skip
                 evaluator = Evaluator(model, task, valid, built.tokenizer, settings, device)
                 steering = evaluator  # what the loop's evaluations score: the split, or a subset of it
-                evaluates = settings.eval_every or settings.eval_at
-                if evaluates and settings.eval_subset and settings.eval_subset < len(valid):
+                # the subset steers intermediate evaluations, and scores a lower rung (no full evaluation)
+                subset_scores = settings.eval_every or not settings.full_eval
+                if subset_scores and settings.eval_subset and settings.eval_subset < len(valid):
                     chosen = stratified_indices(strata(valid.references, task.kind), settings.eval_subset)
                     steering = Evaluator(model, task, subset(valid, chosen), built.tokenizer, settings, device)
                 regularization = None
