@@ -69,8 +69,25 @@ def always(delta: DeltaSpec, kind: str) -> bool:
     return True
 
 
+def at_weight(delta: DeltaSpec, kind: str) -> bool:
+    """True at a projection's weight: an explicit ΔW there merges into W and updates it."""
+    return kind == "weight"
+
+
 PeftDecision = tuple[str | None, str]
 """(the peft tuner that represents a delta, or None, and why not)."""
+
+
+def ungated_tuner(tuner: str, shown: str) -> Callable[[DeltaSpec, str], PeftDecision]:
+    """The peft decision of a weight-level form whose peft tuner ``tuner`` (``shown`` in messages:
+    LoHa, LoKr, VeRA) adds its update as peft does, and so has no gated composition."""
+
+    def decide(delta: DeltaSpec, kind: str) -> PeftDecision:
+        if delta.composition == "gated":
+            return None, f"{delta.form} at {delta.position}: peft's {shown} has no gated composition"
+        return tuner, ""
+
+    return decide
 
 
 @dataclass(frozen=True)

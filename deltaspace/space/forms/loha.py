@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import FormInfo, LearningRate, PeftDecision, SiteShape
+from .base import FormInfo, LearningRate, SiteShape, at_weight, ungated_tuner
 
 if TYPE_CHECKING:
     from ..delta import DeltaSpec
@@ -18,14 +18,6 @@ def per_site(delta: DeltaSpec, s: SiteShape) -> int:
     return 2 * (delta.size or 0) * (s.i + s.o)
 
 
-def parallel_at_weight(delta: DeltaSpec, kind: str) -> bool:
-    return kind == "weight"
-
-
-def peft(delta: DeltaSpec, kind: str) -> PeftDecision:
-    if delta.composition == "gated":
-        return None, f"{delta.form} at {delta.position}: peft's LoHa has no gated composition"
-    return "loha", ""
 
 
 LOHA = FormInfo(
@@ -40,8 +32,8 @@ LOHA = FormInfo(
     compositions=("add", "scaled", "gated"),
     composition_clash="an update of W is added to h",
     per_site=per_site,
-    merges=parallel_at_weight,
-    weight_update=parallel_at_weight,
+    merges=at_weight,
+    weight_update=at_weight,
     learning_rate=LearningRate(1e-4, 1e-2, 2e-3),
-    peft=peft,
+    peft=ungated_tuner("loha", "LoHa"),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import FormInfo, LearningRate, PeftDecision, SiteShape
+from .base import FormInfo, LearningRate, SiteShape, at_weight, ungated_tuner
 
 if TYPE_CHECKING:
     from ..delta import DeltaSpec
@@ -48,14 +48,6 @@ def per_site(delta: DeltaSpec, s: SiteShape) -> int:
     return a * c + (r * (b + d) if low_rank else b * d)
 
 
-def parallel_at_weight(delta: DeltaSpec, kind: str) -> bool:
-    return kind == "weight"
-
-
-def peft(delta: DeltaSpec, kind: str) -> PeftDecision:
-    if delta.composition == "gated":
-        return None, f"{delta.form} at {delta.position}: peft's LoKr has no gated composition"
-    return "lokr", ""
 
 
 LOKR = FormInfo(
@@ -70,8 +62,8 @@ LOKR = FormInfo(
     compositions=("add", "scaled", "gated"),
     composition_clash="an update of W is added to h",
     per_site=per_site,
-    merges=parallel_at_weight,
-    weight_update=parallel_at_weight,
+    merges=at_weight,
+    weight_update=at_weight,
     learning_rate=LearningRate(1e-4, 1e-2, 2e-3),
-    peft=peft,
+    peft=ungated_tuner("lokr", "LoKr"),
 )

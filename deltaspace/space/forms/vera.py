@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import FormInfo, LearningRate, PeftDecision, SiteShape
+from .base import FormInfo, LearningRate, SiteShape, at_weight, ungated_tuner
 
 if TYPE_CHECKING:
     from ..delta import DeltaSpec
@@ -17,19 +17,11 @@ def per_site(delta: DeltaSpec, s: SiteShape) -> int:
     return (delta.size or 0) + s.o
 
 
-def at_weight(delta: DeltaSpec, kind: str) -> bool:
-    return kind == "weight"
-
 
 def group_key(delta: DeltaSpec) -> tuple[object, ...]:
     """VeRA deltas with one rank and seed share A and B (frozen: nothing trainable is shared)."""
     return (delta.size, delta.seed)
 
-
-def peft(delta: DeltaSpec, kind: str) -> PeftDecision:
-    if delta.composition == "gated":
-        return None, f"{delta.form} at {delta.position}: peft's VeRA has no gated composition"
-    return "vera", ""
 
 
 VERA = FormInfo(
@@ -49,5 +41,5 @@ VERA = FormInfo(
     merges=at_weight,
     weight_update=at_weight,
     learning_rate=LearningRate(1e-3, 1e-1, 1e-2),
-    peft=peft,
+    peft=ungated_tuner("vera", "VeRA"),
 )
