@@ -9,7 +9,14 @@ into numbers; this package never sees a trial.
 from __future__ import annotations
 
 from .edf import empirical_cdf
-from .front import Direction, crowding_distances, dominates, non_dominated, non_dominated_ranks, promotion_order
+from .front import (
+    Direction,
+    crowding_distances,
+    dominates,
+    non_dominated,
+    non_dominated_ranks,
+    promotion_order,
+)
 from .intervals import Comparison, Interval, paired_comparison, seed_interval
 
 __all__ = [

@@ -157,7 +157,7 @@ class RungMethods:
                 .with_for_update(skip_locked=True, of=Rung)
             )
             lost = s.execute(stmt).all()
-            for row, number in lost:
+            for row, _ in lost:
                 silent = (now - row.heartbeat_at).total_seconds() if row.heartbeat_at else 0.0
                 if row.attempts >= MAX_ATTEMPTS:
                     row.status, row.finished_at = "failed", now
