@@ -355,3 +355,11 @@ def test_front_table_says_better_only_when_the_paired_interval_clears_zero(tmp_p
     assert table.rows[0].score.endswith("(3 seeds)")
     html = report_html(storage, "pairs")
     assert 'id="front-table"' in html and "within noise" in html
+
+
+def test_a_where_present_delta_is_not_a_dimension_value() -> None:
+    """``prefix``'s cross-attention prefix applies only where a model has cross-attention: the
+    design-space views count the preset's own choices, not that rule."""
+    method = preset("prefix").model_dump(mode="json")
+    assert [d.get("where_present", False) for d in method["deltas"]] == [False, True]
+    assert dimension_values(method)["position"] == ["attn_heads"]

@@ -115,7 +115,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str], int, str]] = [
     ("method-name-empty", {"m.yaml": method(name="")}, COUNT, 2, "name"),
     ("method-preset-unknown", {"m.yaml": "preset: nope\n"}, COUNT, 2, "nope"),
     ("method-preset-index", {"m.yaml": "preset: mam\ndeltas:\n  7: {size: 4}\n"}, COUNT, 2,
-     "preset 'mam' has deltas 0..1"),
+     "preset 'mam' has deltas 0..2"),
     ("method-huge-value-cut", {"m.yaml": delta(form="x" * 50_000)}, COUNT, 2, "…"),
     ("count-head-bogus", {"m.yaml": method()}, [*COUNT, "--head", "bogus"], 2, "--head 'bogus'"),
     # --- study files ---

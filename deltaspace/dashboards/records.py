@@ -154,8 +154,11 @@ def layers_label(layers: Any) -> str:
 def dimension_values(method: Mapping[str, Any]) -> dict[str, list[str]]:
     """Every value each design dimension takes over the method's deltas: a combined method counts
     for each (MAM: form prefix and bottleneck). A method without deltas (full fine-tuning,
-    BitFit through trainable biases) has its family as its form and no other dimension."""
-    deltas = method.get("deltas", ())
+    BitFit through trainable biases) has its family as its form and no other dimension. A delta a
+    preset applies only where the model has its site (``where_present``: the cross-attention
+    prefix of ``prefix`` and ``mam``) is the preset's rule, not a choice of the point: it is left
+    out, so a BERT study does not show a cross-attention value it never had."""
+    deltas = [d for d in method.get("deltas", ()) if not d.get("where_present")]
     out: dict[str, list[str]] = {}
     for dim in DESIGN_DIMENSIONS:
         if dim == "layers":
