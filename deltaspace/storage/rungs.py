@@ -43,6 +43,17 @@ def _record(row: Rung, study_name: str, number: int) -> RungRecord:
     )  # fmt: skip
 
 
+def _numbered(study_id: int, *conditions: Any) -> Any:
+    """Rows of the study's rungs matching ``conditions``, each with its trial's number."""
+    return (
+        select(Rung, Trial.number).join(Trial, Rung.trial_id == Trial.id).where(Rung.study_id == study_id, *conditions)
+    )
+
+
+def _back_to_pending(row: Rung) -> None:
+    row.status, row.worker_host, row.worker_pid = "pending", None, None
+
+
 def _rung_row(s: Session, study_name: str, number: int, rung: int, *, lock: bool = False) -> tuple[Trial, Rung | None]:
     trial = rows.trial_row(s, study_name, number, lock=lock)
     stmt = select(Rung).where(Rung.trial_id == trial.id, Rung.rung == rung)
@@ -110,9 +121,7 @@ class RungMethods:
         with self._write.begin() as s:
             study_id = rows.study_row(s, study_name).id
             stmt = (
-                select(Rung, Trial.number)
-                .join(Trial, Rung.trial_id == Trial.id)
-                .where(Rung.study_id == study_id, Rung.status == "pending")
+                _numbered(study_id, Rung.status == "pending")
                 .order_by(Rung.rung.desc(), Trial.number)
                 .limit(1)
                 .with_for_update(skip_locked=True, of=Rung)
@@ -138,7 +147,7 @@ class RungMethods:
         with self._write.begin() as s:
             _, row = _rung_row(s, study_name, number, rung, lock=True)
             if row is not None and row.status == "running":
-                row.status, row.worker_host, row.worker_pid = "pending", None, None
+                _back_to_pending(row)
 
     def requeue_stale_rungs(self, study_name: str, stale_after_seconds: float) -> list[tuple[int, int]]:
         """Running rungs whose worker has been silent too long go back to pending (or fail after
@@ -146,15 +155,9 @@ class RungMethods:
         now = rows.utcnow()
         with self._write.begin() as s:
             study_id = rows.study_row(s, study_name).id
-            stmt = (
-                select(Rung, Trial.number)
-                .join(Trial, Rung.trial_id == Trial.id)
-                .where(
-                    Rung.study_id == study_id,
-                    Rung.status == "running",
-                    Rung.heartbeat_at < now - timedelta(seconds=stale_after_seconds),
-                )
-                .with_for_update(skip_locked=True, of=Rung)
+            silent_since = now - timedelta(seconds=stale_after_seconds)
+            stmt = _numbered(study_id, Rung.status == "running", Rung.heartbeat_at < silent_since).with_for_update(
+                skip_locked=True, of=Rung
             )
             lost = s.execute(stmt).all()
             for row, _ in lost:
@@ -164,7 +167,7 @@ class RungMethods:
                     row.result_json = json.dumps({"status": "failed", "failure_reason": (
                         f"worker lost {row.attempts} times (last: no heartbeat for {silent:.0f} s)")})  # fmt: skip
                 else:
-                    row.status, row.worker_host, row.worker_pid = "pending", None, None
+                    _back_to_pending(row)
             return [(number, row.rung) for row, number in lost]
 
     # ---- reads --------------------------------------------------------------------------------
@@ -173,9 +176,7 @@ class RungMethods:
         """The study's rung rows (of one ``rung``, if given), by rung then trial number."""
         with self._read.begin() as s:
             study_id = rows.study_row(s, study_name).id
-            stmt = select(Rung, Trial.number).join(Trial, Rung.trial_id == Trial.id).where(Rung.study_id == study_id)
-            if rung is not None:
-                stmt = stmt.where(Rung.rung == rung)
+            stmt = _numbered(study_id) if rung is None else _numbered(study_id, Rung.rung == rung)
             found = s.execute(stmt.order_by(Rung.rung, Trial.number)).all()
             return [_record(row, study_name, number) for row, number in found]
 
