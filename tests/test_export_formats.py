@@ -149,6 +149,12 @@ def test_peft_export_loads_in_peft_with_same_outputs(family: str, spec: MethodSp
         (preset("full"), "full fine-tuning"),
         (preset("bitfit"), "merged"),
         (preset("unipelt"), "gated"),
+        *[
+            (MethodSpec(name=f"gated_{f}", deltas=(
+                DeltaSpec(form=f, position="value", size=2, composition="gated", gate="learned"),)),
+             "has no gated composition")
+            for f in ("loha", "lokr", "vera")
+        ],  # fmt: skip
         (MethodSpec(name="mix", deltas=(*preset("lora").deltas, *preset("ia3").deltas)), "one tuner"),
     ],
     ids=lambda v: v if isinstance(v, str) else v.name,
