@@ -10,7 +10,10 @@ from optuna.trial import FixedTrial
 from deltaspace.search.space_sampling import enumerate_points, sample_point
 from deltaspace.space import SpecError, StudySpec, load_study
 from deltaspace.space.study import study_from_mapping
+from deltaspace.space.forms import FORMS
 from deltaspace.space.study_space import Choices, FloatRange, IntRange
+
+FORMS_RATES = {name: info.learning_rate for name, info in FORMS.items()}
 
 BASE = {
     "name": "s",
@@ -182,6 +185,25 @@ def test_each_design_draws_its_rate_from_its_own_range() -> None:
     grid = spec(search={"sampler": "grid"}, methods={"lora": {"size": [8]}})
     point = sample_point(FixedTrial({}), grid)
     assert point.training["lr"] == FORMS["low_rank"].learning_rate.default and not point.params
+
+
+def test_a_grid_walks_each_designs_own_rates_at_the_listed_quantiles() -> None:
+    """``lr_quantile: [0, 0.5, 1]`` in a grid study: each method at its own range's low end, log
+    middle and high end (full fine-tuning's range, LoRA's form range); one value pins the quantile."""
+    from deltaspace.search.validate import check_study
+
+    full_low, full_high = 5e-6, 1e-4  # FULL_FINE_TUNING, written out
+    lora = FORMS_RATES["low_rank"]
+    s = spec(search={"sampler": "grid"}, training={"lr_quantile": [0.0, 0.5, 1.0]}, methods=["full", "lora"],
+             budget={"max_steps": 10})  # fmt: skip
+    rates = {(p.arm, round(p.params["train.lr_quantile"], 3)): p.training["lr"] for _, p in enumerate_points(s, 100)}
+    assert rates == pytest.approx({
+        ("full", 0.0): full_low, ("full", 0.5): (full_low * full_high) ** 0.5, ("full", 1.0): full_high,
+        ("lora", 0.0): lora.low, ("lora", 0.5): (lora.low * lora.high) ** 0.5, ("lora", 1.0): lora.high,
+    }, rel=1e-12)  # fmt: skip
+    assert check_study(s).n_trials == 6
+    fixed = sample_point(FixedTrial({"method": "lora"}), spec(training={"lr_quantile": 1.0}, methods={"lora": {}}))
+    assert fixed.training["lr"] == pytest.approx(lora.high) and "lr_quantile" not in fixed.training
 
 
 def test_moving_a_presets_cross_attention_prefix_drops_where_present() -> None:

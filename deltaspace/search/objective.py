@@ -28,7 +28,7 @@ from ..space.method import MethodSpec
 from ..space.study import OBJECTIVES
 from ..storage import Storage, TrialRecord
 from ..trainers.result import TrialResult
-from ..trainers.settings import TrainSettings
+from ..trainers.settings import EXECUTION_SETTINGS, TrainSettings
 from .budget import BudgetCheck
 from .pruners import Pruning
 from .space_sampling import SampledPoint
@@ -95,7 +95,7 @@ def training_identity(plan: StudyPlan, point: SampledPoint, rung: int = 0) -> di
     promoted study, at ``rung`` (its budget, and at the last rung its seeds)."""
     spec = plan.spec
     settings = settings_for(spec, point.training, rung=rung).model_dump(
-        mode="json", exclude={"threads", "adaptive_threads", "progress"}
+        mode="json", exclude=set(EXECUTION_SETTINGS)
     )
     promotion = spec.search.promotion
     last = promotion is not None and rung == len(promotion.rungs) - 1

@@ -27,9 +27,10 @@ import yaml
 from ..space.study import OBJECTIVES
 from ..stats import Interval, non_dominated, seed_interval
 from ..storage import Storage, TrialRecord
+from ..trainers.settings import EXECUTION_SETTINGS
 
 DEFAULT_OBJECTIVES = ("score", "delta_params")
-REPLICATE_SETTINGS = frozenset({"seed", "threads", "adaptive_threads", "progress"})
+REPLICATE_SETTINGS = EXECUTION_SETTINGS | {"seed"}
 SEED_METRIC = re.compile(r"score_seed(-?\d+)")
 
 

@@ -121,13 +121,17 @@ def sample_point(trial: TrialLike, spec: StudySpec) -> SampledPoint:
             deltas += _sample_slot(suggest, f"{arm_name}.{i}", arm.deltas.get(i, Slot()), delta)
     if arm.trainable is not None:
         trainable = suggest(f"{arm_name}.trainable", arm.trainable)
-    training = {name: suggest(f"train.{name}", dim) for name, dim in spec.training.items()}
+    training = {
+        name: suggest(f"train.{name}", dim) for name, dim in spec.training.items() if name != LR_QUANTILE_SETTING
+    }
     # No rate in the study: each design gets one from its own range (space.learning_rates), drawn
-    # log-uniformly through a quantile the sampler learns across forms (0.5: the range's middle).
-    # A grid study takes each design's default rate instead (a grid cannot enumerate a range).
+    # log-uniformly through a quantile the sampler learns across forms (0.5: the range's middle),
+    # or taken from the study's ``lr_quantile`` (a value, or listed values a grid walks).
+    # A grid study without ``lr_quantile`` takes each design's default rate (it cannot enumerate a range).
     own_rate = "lr" not in spec.training
     grid = spec.search.sampler.name == "grid"
-    quantile = suggest(LR_QUANTILE, FloatRange(low=0.0, high=1.0)) if own_rate and not grid else None
+    quantile_dim = spec.training.get(LR_QUANTILE_SETTING, None if grid else FloatRange(low=0.0, high=1.0))
+    quantile = suggest(LR_QUANTILE, quantile_dim) if own_rate and quantile_dim is not None else None
     fields = {"name": arm_name, "deltas": deltas, "trainable": list(trainable)}
     try:
         method = MethodSpec.model_validate(fields)
@@ -140,7 +144,8 @@ def sample_point(trial: TrialLike, spec: StudySpec) -> SampledPoint:
     return SampledPoint(arm_name, suggest.params, method, fields, training)
 
 
-LR_QUANTILE = "train.lr_quantile"
+LR_QUANTILE_SETTING = "lr_quantile"
+LR_QUANTILE = f"train.{LR_QUANTILE_SETTING}"
 
 
 def rate_at_quantile(rates: LearningRate, quantile: float) -> float:

@@ -25,7 +25,7 @@ from ..trainers.tasks import TaskSpec
 from .budget import BudgetCheck, check_point
 from .pruners import make_pruner
 from .samplers import SamplerArgs, make_sampler
-from .space_sampling import SampledPoint, enumerate_points
+from .space_sampling import LR_QUANTILE_SETTING, SampledPoint, enumerate_points
 
 ENUMERATION_LIMIT = 20_000
 # TrainSettings fields a study sets elsewhere.
@@ -111,10 +111,30 @@ def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None 
     )
 
 
+def _check_lr_quantile(spec: StudySpec, dim: Any) -> None:
+    """``lr_quantile``: where in each design's own range its rate lies, 0 (low) to 1 (high)."""
+    if "lr" in spec.training:
+        raise SpecError("training: give lr (one rate for every design) or lr_quantile (each design's "
+                        "own range), not both")  # fmt: skip
+    if isinstance(dim, Choices):
+        values: tuple[Any, ...] = dim.choices
+    elif isinstance(dim, IntRange | FloatRange):
+        values = (dim.low, dim.high)
+    else:
+        values = (dim,)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1]
+    if bad:
+        raise SpecError(f"training.lr_quantile: got {bad[0]!r}; a quantile is a number from 0 (the low end "
+                        "of a design's rate range) to 1 (its high end)")  # fmt: skip
+
+
 def _check_training(spec: StudySpec) -> None:
     allowed = [f for f in TrainSettings.model_fields if f not in RESERVED_SETTINGS]
     fixed: dict[str, Any] = {}
     for name, dim in spec.training.items():
+        if name == LR_QUANTILE_SETTING:
+            _check_lr_quantile(spec, dim)
+            continue
         if name in RESERVED_SETTINGS:
             raise SpecError(f"training.{name}: set by {RESERVED_SETTINGS[name]}, not here")
         if name not in TrainSettings.model_fields:

@@ -2,7 +2,8 @@
 
 Evaluation sorts the split by length and runs large batches under ``torch.inference_mode``:
 the order of examples does not change a metric, and sorted batches carry almost no padding.
-Classification predicts the arg-max class, regression the single output, seq2seq decodes with
+Classification predicts the arg-max class (in a float32 run, from a bf16 pass checked in float32
+near the decision boundary: ``checked_eval.py``), regression the single output, seq2seq decodes with
 ``generate`` (greedy, or beam search with ``num_beams``), and a causal-LM task generates from its
 prompts (``sft.generate_responses``).
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .batching import collate, sorted_batches
+from .checked_eval import CheckedCounts, bf16_is_fast, predict_classes_checked
 from .data import Encoded
 from .metrics import COMBINED, compute_metrics, prepare_metrics
 from .precision import resolve_precision
@@ -45,9 +47,17 @@ class Evaluator:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.precision = resolve_precision(settings.precision, device)
         prepare_metrics(task.metrics)  # a metric that cannot load fails the trial before training
+        self.checked = (
+            settings.checked_bf16_eval
+            and task.kind == "classification"
+            and self.precision.name == "fp32"
+            and bf16_is_fast(device)
+        )
+        self.counts = CheckedCounts()  # what the checked evaluations did, summed over calls
 
     def __call__(self) -> tuple[float, dict[str, float]]:
-        predictions = self.predict(sorted_batches(self.data.lengths, self.settings.eval_batch_size))
+        batches = sorted_batches(self.data.lengths, self.settings.eval_batch_size)
+        predictions = self.predict_checked(batches) if self.checked else self.predict(batches)
         combined = (COMBINED,) if self.task.primary_metric == COMBINED else ()
         metrics = compute_metrics((*self.task.metrics, *combined), predictions, self.data.references)
         return metrics[self.task.primary_metric], metrics
@@ -63,6 +73,25 @@ class Evaluator:
             for idx in batches:
                 for i, prediction in zip(idx, self._predict_batch(idx), strict=True):
                     out[i] = prediction
+        self.model.train(was_training)
+        return out
+
+    def predict_checked(self, batches: list[np.ndarray]) -> list[Any]:
+        """Classes by example, equal to `predict`'s, from bf16 passes checked in float32."""
+        import contextlib
+
+        import torch
+
+        def logits_of(idx: np.ndarray, bf16: bool) -> torch.Tensor:
+            batch = {k: v.to(self.device) for k, v in collate(self.data, idx, self.pad_id, with_targets=False).items()}
+            autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+            with autocast:
+                return self.model(**batch).logits.float()
+
+        was_training = self.model.training
+        self.model.eval()
+        with torch.inference_mode():
+            out = predict_classes_checked(batches, logits_of, len(self.data), self.counts)
         self.model.train(was_training)
         return out
 

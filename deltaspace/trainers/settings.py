@@ -20,6 +20,10 @@ HEAD_ONLY_LR = HEAD_ONLY.default
 FULL_FINE_TUNING_LR = FULL_FINE_TUNING.default
 
 
+# Settings that change how fast a run goes, never its result: left out of a trial's identity.
+EXECUTION_SETTINGS = frozenset({"threads", "adaptive_threads", "progress", "checked_bf16_eval"})
+
+
 def default_lr(method: MethodSpec | None) -> float:
     """The learning rate for ``method`` when none is given: full fine-tuning's for ``all``, else the
     smallest default among its deltas' forms (the most sensitive form bounds a mix such as MAM)."""
@@ -70,6 +74,9 @@ class TrainSettings(BaseModel):
     max_eval_examples: int | None = Field(default=None, ge=1)
     latency_batches: int = Field(default=3, ge=0)
     selection_steps: int = Field(default=20, ge=1)  # LT-SFT: full fine-tuning steps that pick the mask
+    # a float32 run's classification evaluation: a bf16 pass, examples near the decision boundary
+    # re-run in float32 (the same predictions, about twice as fast; trainers/checked_eval.py)
+    checked_bf16_eval: bool = True
     precision: PrecisionSetting = "auto"  # fp32 | bf16 | fp16 | auto (trainers/precision.py)
     gradient_checkpointing: bool = False  # recompute layers in the backward pass: less memory, more time
     quantization: Quantization = "none"  # none | nf4 | int8: the frozen backbone through bitsandbytes (CUDA)
