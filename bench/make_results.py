@@ -128,6 +128,52 @@ def _steps(by_method: dict[str, list[Any]]) -> str:
     return "/".join(str(s) for s in steps) or "?"
 
 
+# ---------------------------------------------------------------------------------------- budgets
+BUDGET_TASKS = ["sst2", "mrpc", "cola", "rte"]
+# Issue 17's bar for "the task is learned": the best method this far above the majority class
+# (CoLA, whose majority class scores a Matthews correlation of 0: at least this correlation).
+LEARNED_BY, LEARNED_MCC = 0.10, 0.20
+
+
+def budgets_section(storage: Any) -> list[str]:
+    """Per task: the budget, and full fine-tuning and LoRA at each rate tried (the ``budget-<task>``
+    and ``tune-<task>`` studies of ``examples/findings/``), against the majority class."""
+    names = {s.name for s in storage.list_studies()}
+    lines = ["## 0. Budgets: is each task learned?", "",
+             "Full fine-tuning and LoRA (r=8 on W_q, W_v) at each learning rate tried, seed 0, at the budget "
+             "of `examples/findings/budget-<task>.yaml` (about three epochs; SST-2 one); the rates are the "
+             "default and the upper points of each method's own range (`tune-<task>.yaml`, "
+             f"`lr_quantile`). A task counts as learned when its best score clears the majority class by "
+             f"{100 * LEARNED_BY:.0f} points (CoLA: Matthews correlation ≥ {LEARNED_MCC}).", "",
+             "| task | steps | majority class | full fine-tuning (lr: score) | LoRA (lr: score) | best | learned |",
+             "|---|---:|---:|---|---|---:|---|"]
+    for task in BUDGET_TASKS:
+        studies = sorted(n for n in names if n.startswith((f"budget-{task}", f"tune-{task}")))
+        by_method: dict[str, dict[tuple[int, float], list[float]]] = defaultdict(lambda: defaultdict(list))
+        for study in studies:
+            for t in storage.list_trials(study, status="complete"):
+                if t.score is not None and t.training.get("lr") and t.seed == 0:
+                    key = (int(t.training.get("max_steps") or 0), float(t.training["lr"]))
+                    by_method[t.method_name][key].append(t.score)
+        floor = majority_baseline(task)
+        if not by_method or floor is None:
+            lines.append(f"| {task} | – | {'–' if floor is None else f'{100 * floor:.1f}'} | not run | not run | | |")
+            continue
+        steps = sorted({k[0] for rates in by_method.values() for k in rates})
+
+        def cell(rates: dict[tuple[int, float], list[float]]) -> str:
+            prefix = (lambda n: f"{n} steps, ") if len(steps) > 1 else (lambda n: "")
+            return ", ".join(f"{prefix(n)}{lr:.2g}: {100 * statistics.fmean(v):.1f}" for (n, lr), v in sorted(rates.items()))
+
+        cells = {m: cell(by_method[m]) for m in ("full", "lora")}
+        best = max(statistics.fmean(v) for rates in by_method.values() for v in rates.values())
+        learned = best >= LEARNED_MCC if task == "cola" else best - floor >= LEARNED_BY
+        gap = f"{100 * best:.1f}" + ("" if task == "cola" else f" (+{100 * (best - floor):.1f})")
+        lines.append(f"| {task} | {'/'.join(map(str, sorted(steps)))} | {100 * floor:.1f} | {cells['full'] or '–'} | "
+                     f"{cells['lora'] or '–'} | {gap} | {'yes' if learned else '**no**'} |")  # fmt: skip
+    return lines + [""]
+
+
 # --------------------------------------------------------------------------------------- findings
 FINDINGS = [
     ("Parallel insertion beats sequential (adapter at the FFN, r=64)",
@@ -538,6 +584,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["sst2", "mrpc", "cola"])
     parser.add_argument("--free-storage", default=None, help="database of the free-space study")
     parser.add_argument("--free-study", default=None)
+    parser.add_argument("--findings-storage", default=f"sqlite:///{RESULTS / 'findings.db'}",
+                        help="database of examples/findings/ (budgets and rates per task)")
     args = parser.parse_args()
 
     from deltaspace.storage import Storage
@@ -566,6 +614,7 @@ def main() -> None:
              "python bench/make_results.py --tasks sst2 mrpc cola --free-storage sqlite:///bench/results/free_space.db "
              "--free-study uv-free-space", "```", ""]
     lines += CAVEATS
+    lines += budgets_section(Storage(args.findings_storage))
     lines += findings_section(storage, tasks)
     if tasks:
         lines += preset_section(storage, tasks[0])

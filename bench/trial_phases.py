@@ -8,7 +8,7 @@ each trial's phases (``TrialResult.phase_seconds``). The first trial pays for re
 and tokenizing the splits; the later ones show the steady state a search runs in. Targets: time
 outside training and evaluation ≤ 3% of a steady-state trial, evaluation ≤ 5%. Also times the
 evaluation's floor: one forward pass over the validation split in the same sorted batches, with
-nothing else (no metrics, no bookkeeping). Writes bench/results/trial_phases.json with the load
+nothing else (no metrics, no bookkeeping), in float32 and under bf16 autocast. Writes bench/results/trial_phases.json with the load
 average.
 """
 
@@ -26,8 +26,11 @@ SST2 = ROOT.parent / "shared" / "data" / "sst2"
 TRAINING = ("train", "evaluate", "evaluate_full")
 
 
-def forward_floor(settings) -> float:
-    """Seconds of bare forward passes over the validation split (sorted batches, inference mode)."""
+def forward_floor(settings, bf16: bool = False) -> float:
+    """Seconds of bare forward passes over the validation split (sorted batches, inference mode),
+    in float32 or under bf16 autocast (the floor of the checked evaluation, trainers/checked_eval.py)."""
+    import contextlib
+
     import torch
 
     from deltaspace.methods import apply_method, load_backbone
@@ -41,7 +44,8 @@ def forward_floor(settings) -> float:
     model = apply_method(model, preset("lora")).model.eval()
     valid = encode(task, load_split(task, "validation", SST2), tokenizer, settings.max_length)
     batches = sorted_batches(valid.lengths, settings.eval_batch_size)
-    with torch.inference_mode():
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
         for idx in batches[:2]:
             model(**collate(valid, idx, 0, with_targets=False))  # warm-up
         tic = time.perf_counter()
@@ -82,6 +86,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     floor = forward_floor(settings)
+    floor_bf16 = forward_floor(settings, bf16=True)
     steady = rows[1:] or rows
     report = {
         "steps": args.steps,
@@ -93,6 +98,8 @@ def main() -> None:
         "steady_eval_share": max(r["eval_share"] for r in steady),
         "eval_forward_floor_seconds": floor,
         "eval_floor_share": floor / statistics.fmean(r["outer_wall"] for r in steady),
+        "eval_forward_floor_bf16_seconds": floor_bf16,
+        "eval_floor_bf16_share": floor_bf16 / statistics.fmean(r["outer_wall"] for r in steady),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }
@@ -100,7 +107,8 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"steady state: outside training+evaluation {100 * report['steady_outside_share']:.1f}% of a trial, "
           f"evaluation {100 * report['steady_eval_share']:.1f}%; the evaluation's forward-only floor "
-          f"{floor:.2f} s = {100 * report['eval_floor_share']:.1f}%; load {load_before} -> {report['load_average_after']}")  # fmt: skip
+          f"{floor:.2f} s = {100 * report['eval_floor_share']:.1f}% (bf16: {floor_bf16:.2f} s = "
+          f"{100 * report['eval_floor_bf16_share']:.1f}%); load {load_before} -> {report['load_average_after']}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""The findings and the preset table at a scale that can decide them: each method at its own tuned
+rate, on three seeds, through the product's own promotion.
+
+    python bench/findings.py --task mrpc --set findings           # the findings' methods (resumes)
+    python bench/findings.py --task mrpc --set presets            # every preset
+    python bench/findings.py --task rte --set presets --only lora dora --print   # show the study YAML
+
+Each method is one study (``<set>-<task>-<method>`` in ``bench/results/findings.db``): a grid over
+``lr_quantile`` (default 0.25, 0.5, 0.75, 1: points of the method's *own* rate range) trained on
+seed 0 for a third of the task's budget, then promotion (η = the number of rates) sends the best
+rate on to the whole budget on seeds 0, 1 and 2, scored on the whole validation split. The budget
+(optimiser steps, batch, length, data) is the task's ``examples/findings/budget-<task>.yaml``;
+nothing here trains or scores by itself: ``bench/make_results.py`` reads the stored studies.
+An interrupted run resumes where it stopped; a finished study runs nothing again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT.parent / "examples" / "findings"
+sys.path.insert(0, str(ROOT))
+
+SETS = ("findings", "presets")
+
+
+def finding_arms() -> dict[str, dict[str, Any]]:
+    """The findings' methods (``unified_view.FINDINGS``, one definition) as study arms: a preset by
+    name, any other method as a fixed free slot list; the GLUE-size MAM beside the XSum-size one."""
+    from deltaspace.space import preset_names
+    from unified_view import FINDINGS
+
+    arms: dict[str, dict[str, Any]] = {}
+    for methods in FINDINGS.values():
+        for method in methods:
+            if method.name in preset_names():
+                arms[method.name] = {}
+            else:
+                deltas = method.model_dump(mode="json", exclude_defaults=True)["deltas"]
+                arms[method.name] = {"slots": deltas}
+    arms["mam_glue"] = {}
+    return arms
+
+
+def preset_arms() -> dict[str, dict[str, Any]]:
+    from deltaspace.space import preset_names
+
+    return {name: {} for name in preset_names()}
+
+
+def study_for(task: str, set_name: str, method: str, arm: dict[str, Any], quantiles: list[float],
+              seeds: list[int]) -> dict[str, Any]:  # fmt: skip
+    """One method's study: the task's budget file, a grid over its own rates, promotion to the budget."""
+    budget = yaml.safe_load((EXAMPLES / f"budget-{task}.yaml").read_text())
+    steps = int(budget["budget"]["max_steps"])
+    training = {k: v for k, v in budget.get("training", {}).items() if k != "lr"}
+    training["lr_quantile"] = quantiles
+    return {
+        "name": f"{set_name}-{task}-{method}",
+        "model": budget["model"],
+        "task": task,
+        "data_dir": str((EXAMPLES / budget["data_dir"]).resolve()),
+        "seeds": [seeds[0]],
+        "objectives": ["score", "delta_params"],
+        "budget": {"max_steps": steps, "n_trials": len(quantiles)},
+        "training": training,
+        "search": {"sampler": "grid", "seed": 0,
+                   "promotion": {"rungs": [max(1, steps // 3), steps], "eta": len(quantiles), "seeds": seeds}},
+        "methods": {method: arm},
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", required=True, choices=["sst2", "mrpc", "cola", "rte"])
+    parser.add_argument("--set", dest="set_name", required=True, choices=SETS)
+    parser.add_argument("--only", nargs="+", default=None, help="these methods of the set")
+    parser.add_argument("--quantiles", nargs="+", type=float, default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--storage", default=f"sqlite:///{ROOT / 'results' / 'findings.db'}")
+    parser.add_argument("--print", dest="show", action="store_true", help="print the studies' YAML, run nothing")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from deltaspace.search.study_runner import run_study
+    from deltaspace.space.study import study_from_mapping
+
+    arms = finding_arms() if args.set_name == "findings" else preset_arms()
+    unknown = sorted(set(args.only or []) - set(arms))
+    if unknown:
+        parser.error(f"not in the {args.set_name} set: {', '.join(unknown)}; the set: {', '.join(arms)}")
+    chosen = [m for m in arms if args.only is None or m in args.only]
+    for i, method in enumerate(chosen, 1):
+        spec = study_for(args.task, args.set_name, method, arms[method], args.quantiles, args.seeds)
+        if args.show:
+            print(yaml.safe_dump(spec, sort_keys=False))
+            continue
+        print(f"[{i}/{len(chosen)}] {spec['name']}", flush=True)
+        run_study(study_from_mapping(spec), args.storage)
+
+
+if __name__ == "__main__":
+    main()
