@@ -3,7 +3,7 @@
     python bench/eval_precision.py [--steps 150] [--methods lora houlsby prefix ia3 full] [--repeats 3]
     python bench/eval_precision.py --smoke     # a tiny random BERT, 2 steps: checks the script runs
 
-Trains each method ``--steps`` steps on SST-2 (MiniLM, batch 32, length 64, its default rate),
+Trains each method ``--steps`` steps on SST-2 (MiniLM, batch 32, length 64, the default rate of its forms),
 then evaluates the whole 872-sentence validation split with ``checked_bf16_eval`` off (float32
 throughout, the evaluation before this change) and on, ``--repeats`` times each, interleaved, and
 compares the predictions example by example. Writes bench/results/eval_precision.json with the
@@ -43,6 +43,7 @@ def main() -> None:
     from deltaspace.trainers.data import encode, load_split
     from deltaspace.trainers.evaluation import Evaluator
     from deltaspace.trainers.tasks import get_task
+    from deltaspace.trainers.settings import default_lr
     from deltaspace.trainers.trial import train_and_evaluate
 
     model_name, data = "minilm", SST2
@@ -66,7 +67,8 @@ def main() -> None:
         torch.manual_seed(0)
         backbone, tok = load_backbone(model_name, HeadSpec())
         applied = apply_method(backbone, preset(name))
-        settings = TrainSettings(max_steps=args.steps, batch_size=32, max_length=64, progress=False, latency_batches=0)
+        settings = TrainSettings(max_steps=args.steps, batch_size=32, max_length=64, progress=False, latency_batches=0,
+                                 lr=default_lr(applied.spec))  # fmt: skip
         trained = train_and_evaluate(applied.model, tok, task, data, settings, counts=applied.counts)
         assert trained.status == "complete", trained.failure_reason
         valid = encode(task, load_split(task, "validation", data), tok, 64)
