@@ -77,3 +77,21 @@ def test_importing_trainers_stays_light() -> None:
         ).stdout.strip()
         == "[]"
     )
+
+
+@pytest.mark.parametrize(("flag", "checked"), [([], True), (["--float32-eval"], False), (["--checked-eval"], True)])
+def test_train_passes_the_evaluation_precision(monkeypatch, flag: list[str], checked: bool) -> None:
+    from deltaspace import cli
+    from deltaspace.trainers import trial
+    from deltaspace.trainers.result import TrialResult
+
+    seen = {}
+
+    def fake_run_trial(model, method, task, data_dir, settings):
+        seen["settings"] = settings
+        return TrialResult(status="complete", score=0.5, seed=settings.seed)
+
+    monkeypatch.setattr(trial, "run_trial", fake_run_trial)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "lora", "--model", "minilm", "--task", "sst2", "--max-steps", "1", "--json", *flag])
+    assert exit_info.value.code in (0, None) and seen["settings"].checked_bf16_eval is checked

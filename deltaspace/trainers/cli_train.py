@@ -40,6 +40,7 @@ def train_command(
     precision: str | None = None,
     gradient_checkpointing: bool = False,
     quantization: str | None = None,
+    checked_bf16_eval: bool = True,
 ) -> int:
     """Train ``method`` (preset name or method YAML) on ``task`` (name or task YAML) and print the result."""
     from .tasks import resolve_task
@@ -58,6 +59,7 @@ def train_command(
         "precision": precision,
         "gradient_checkpointing": gradient_checkpointing or None,
         "quantization": quantization,
+        "checked_bf16_eval": checked_bf16_eval,
     }
     try:
         settings = TrainSettings(
