@@ -109,7 +109,9 @@ def load_backbone(
     config = _configure_head(load_config(name_or_config), head)
     family_for(config)  # fail early, before loading weights, for unsupported types
     cls = _model_class(config, head)
-    hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
+    # the "newly initialised head" warning is expected here; so is a head of another size (a folder
+    # fine-tuned on MNLI's 3 labels, as the start of RTE's 2): that head is initialised anew
+    hf_logging.set_verbosity_error()
     if quantization_config is not None:
         if not isinstance(name_or_config, str):
             raise DeltaspaceError("a quantised backbone needs pretrained weights (a model name or folder)")
@@ -118,7 +120,7 @@ def load_backbone(
         path = resolve_model(name_or_config)
         model = cls.from_pretrained(
             path, config=config, quantization_config=quantization_config,
-            device_map={"": torch.cuda.current_device()}, **_dtype(dtype),
+            device_map={"": torch.cuda.current_device()}, ignore_mismatched_sizes=True, **_dtype(dtype),
         )  # fmt: skip
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
     elif isinstance(name_or_config, str):
@@ -126,7 +128,7 @@ def load_backbone(
         if reuse_weights:
             model, tokenizer = pretrained(cls, path, config, tokenizer, f"{cls.__name__}:{head.kind}", dtype)
         else:
-            model = cls.from_pretrained(path, config=config, **_dtype(dtype))
+            model = cls.from_pretrained(path, config=config, ignore_mismatched_sizes=True, **_dtype(dtype))
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
     else:
         model = cls.from_config(config, **_dtype(dtype))

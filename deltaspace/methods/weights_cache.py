@@ -44,9 +44,10 @@ def pretrained(
         copy = {k: v.clone() for k, v in state.items()}
         model = model_class.from_pretrained(None, config=config, state_dict=copy, **kw)
         return model, tokenizer or kept_tokenizer
-    model, info = cls.from_pretrained(path, config=config, output_loading_info=True, **kw)
+    model, info = cls.from_pretrained(path, config=config, output_loading_info=True, ignore_mismatched_sizes=True, **kw)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-    fresh = set(info.get("missing_keys", ()))
+    # initialised here, not read from the checkpoint: absent, or a head of another size
+    fresh = set(info.get("missing_keys", ())) | {key for key, *_ in info.get("mismatched_keys", ())}
     state = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in fresh}
     _KEPT.clear()
     _KEPT[key] = (type(model), state, tokenizer)
