@@ -111,18 +111,21 @@ def settings_for(spec: StudySpec, training: dict[str, Any], threads: int | None 
     )
 
 
+def _dim_values(dim: Any) -> tuple[Any, ...]:
+    """The values to check of a training dimension: its choices, a range's ends, or the value."""
+    if isinstance(dim, Choices):
+        return dim.choices
+    if isinstance(dim, IntRange | FloatRange):
+        return (dim.low, dim.high)
+    return (dim,)
+
+
 def _check_lr_quantile(spec: StudySpec, dim: Any) -> None:
     """``lr_quantile``: where in each design's own range its rate lies, 0 (low) to 1 (high)."""
     if "lr" in spec.training:
         raise SpecError("training: give lr (one rate for every design) or lr_quantile (each design's "
                         "own range), not both")  # fmt: skip
-    if isinstance(dim, Choices):
-        values: tuple[Any, ...] = dim.choices
-    elif isinstance(dim, IntRange | FloatRange):
-        values = (dim.low, dim.high)
-    else:
-        values = (dim,)
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1]
+    bad = [v for v in _dim_values(dim) if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1]
     if bad:
         raise SpecError(f"training.lr_quantile: got {bad[0]!r}; a quantile is a number from 0 (the low end "
                         "of a design's rate range) to 1 (its high end)")  # fmt: skip
@@ -139,14 +142,9 @@ def _check_training(spec: StudySpec) -> None:
             raise SpecError(f"training.{name}: set by {RESERVED_SETTINGS[name]}, not here")
         if name not in TrainSettings.model_fields:
             raise SpecError(f"training.{name}: unknown setting; allowed: {', '.join(allowed)}")
-        if isinstance(dim, Choices):
-            values: tuple[Any, ...] = dim.choices
-        elif isinstance(dim, IntRange | FloatRange):
-            values = (dim.low, dim.high)
-        else:
-            values = (dim,)
+        if not isinstance(dim, Choices | IntRange | FloatRange):
             fixed[name] = dim
-        for value in values:
+        for value in _dim_values(dim):
             try:
                 TrainSettings.model_validate({name: value})
             except ValidationError as exc:
