@@ -52,6 +52,7 @@ class TrialJob:
     on_eval: OnEval | None = None
     resume_from: str | None = None  # a saved loop state to continue (promotion)
     save_state_to: str | None = None  # where to save the loop state when training stops
+    weights_path: str | None = None  # where a complete run writes its trainable values
 
 
 Trainer = Callable[[TrialJob], TrialResult]
@@ -63,7 +64,7 @@ def train_with_run_trial(job: TrialJob) -> TrialResult:
 
     return run_trial(
         job.model, job.method, job.task, job.data_dir, job.settings, seed=job.seed, on_eval=job.on_eval,
-        resume_from=job.resume_from, save_state_to=job.save_state_to,
+        resume_from=job.resume_from, save_state_to=job.save_state_to, weights_path=job.weights_path,
     )  # fmt: skip
 
 
@@ -194,7 +195,8 @@ class TrialEvaluator:
                 job = TrialJob(spec.model, method, spec.task, spec.effective_data_dir, settings, seed, count,
                                self._on_eval(number, None) if first else None,
                                resume_from=str(resume) if first and state is not None else None,
-                               save_state_to=str(keep) if first and keep is not None else None)  # fmt: skip
+                               save_state_to=str(keep) if first and keep is not None else None,
+                               weights_path=self._fresh_weights_file(number, rung) if first else None)  # fmt: skip
                 results.append(self.trainer(job))
                 if results[-1].status != "complete":
                     break
@@ -202,7 +204,7 @@ class TrialEvaluator:
             saved = keep.read_bytes() if keep is not None and keep.exists() and values is not None else None
         training = training_identity(self.plan, point, rung) if rung > 0 else None
         self.storage.finish_rung(self.study, number, rung, settings.max_steps or 0, result, state=saved,
-                                 training=training)  # fmt: skip
+                                 training=training, weights_path=self._kept_weights(values, number, rung))  # fmt: skip
         return Outcome(result.status, values, result)
 
     def _combined(self, results: list[TrialResult]) -> tuple[TrialResult, list[float] | None]:
@@ -249,15 +251,39 @@ class TrialEvaluator:
         results: list[TrialResult] = []
         for i, seed in enumerate(spec.seeds):
             on_eval = self._on_eval(number, pruning) if i == 0 else None
+            weights = self._fresh_weights_file(number) if i == 0 else None
             results.append(self.trainer(TrialJob(spec.model, method, spec.task, spec.effective_data_dir,
-                                                 settings, seed, count, on_eval)))  # fmt: skip
+                                                 settings, seed, count, on_eval, weights_path=weights)))  # fmt: skip
             if results[-1].status != "complete":
                 break
         result, values = self._combined(results)
-        self.storage.finish_trial(self.study, number, result)
+        self.storage.finish_trial(self.study, number, result, weights_path=self._kept_weights(values, number))
         if pruning is not None:
             pruning.close(result.status, result.score)
         return Outcome(result.status, values, result)
+
+    def _weights_file(self, number: int, rung: int | None = None) -> str | None:
+        """Where trial ``number`` keeps its trained weights (None: the study keeps none). Each rung
+        of a promoted trial has its own file, so a higher rung that fails leaves the weights of
+        the rung the trial row still shows."""
+        folder = self.plan.spec.weights_dir
+        if folder is None:
+            return None
+        name = f"trial-{number}" if rung is None else f"trial-{number}-rung-{rung}"
+        return str(Path(folder) / self.study / f"{name}.safetensors")
+
+    def _fresh_weights_file(self, number: int, rung: int | None = None) -> str | None:
+        """``_weights_file`` with its folder made and no file left from an earlier attempt."""
+        path = self._weights_file(number, rung)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).unlink(missing_ok=True)
+        return path
+
+    def _kept_weights(self, values: list[float] | None, number: int, rung: int | None = None) -> str | None:
+        """The weights file to record for a trial that completed and wrote one, else None."""
+        path = self._weights_file(number, rung)
+        return path if values is not None and path is not None and Path(path).is_file() else None
 
     def _reusable(self, method_hash: str, training: dict[str, Any], seed: int) -> TrialRecord | None:
         """The newest complete trial of this method, if it trained the same way with the same seed."""

@@ -7,6 +7,7 @@
     task: sst2                             # a registered task or a task YAML file
     data_dir: ../../shared/data/sst2       # relative paths are relative to this file
     if_data_missing: hub                   # error (default) | hub: no data_dir folder -> the hub's copy
+    weights_dir: runs/                     # optional: each trial keeps its trained weights here
     seeds: [0]                             # every point trains once per seed; the score is their mean
     objectives: [score, delta_params]      # score is maximised, the others minimised
     budget:
@@ -138,6 +139,10 @@ class StudySpec(StrictModel):
     task: str = Field(min_length=1)
     data_dir: str | None = None
     if_data_missing: Literal["error", "hub"] = "error"
+    # each complete trial keeps its trainable values in <weights_dir>/<study>/trial-<n>.safetensors
+    # (the first seed's, at the highest rung it reached), so `deltaspace export` loads them
+    # instead of retraining; workers on other machines need it on a shared path
+    weights_dir: str | None = None
     seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(default=(0,), min_length=1)
     objectives: tuple[str, ...] = ("score", "delta_params")
     budget: Budget
@@ -152,13 +157,13 @@ class StudySpec(StrictModel):
         if not isinstance(data, dict) or base is None:
             return data
         data = dict(data)
-        for key in ("data_dir", "task", "model"):
+        for key in ("data_dir", "weights_dir", "task", "model"):
             value = data.get(key)
             if not isinstance(value, str) or Path(value).is_absolute():
                 continue
             candidate = Path(base) / value
             if (
-                key == "data_dir"
+                key in ("data_dir", "weights_dir")
                 or (key == "task" and value.endswith((".yaml", ".yml")))
                 or candidate.exists()
             ):

@@ -67,11 +67,13 @@ class RungMethods:
     # ---- writes ------------------------------------------------------------------------------
 
     def finish_rung(self, study_name: str, number: int, rung: int, steps: int, result: TrialResult, *,
-                    state: bytes | None = None, training: dict[str, Any] | None = None) -> RungRecord:  # fmt: skip
+                    state: bytes | None = None, training: dict[str, Any] | None = None,
+                    weights_path: str | None = None) -> RungRecord:  # fmt: skip
         """Store how trial ``number`` ended at ``rung`` (``steps`` steps) and the loop state to
         resume from. Rung 0 finishes the trial row too. A complete higher rung becomes the trial
         row's result (its score, costs, curve and, when given, ``training`` identity): a trial
-        shows its highest rung. A failed higher rung leaves the trial row as the rung below left it."""
+        shows its highest rung, with ``weights_path`` when its weights were kept. A failed higher
+        rung leaves the trial row as the rung below left it."""
         now = rows.utcnow()
         with self._write.begin() as s:
             trial, row = _rung_row(s, study_name, number, rung, lock=True)
@@ -84,7 +86,7 @@ class RungMethods:
             row.score, row.result_json, row.state = result.score, result.to_json(), state
             row.finished_at = row.heartbeat_at = now
             if rung == 0 or result.status == "complete":
-                write_result(s, trial, result)
+                write_result(s, trial, result, weights_path)
                 trial.rung = rung
                 if training is not None:
                     trial.training_json = json.dumps(training, sort_keys=True)
