@@ -24,15 +24,20 @@ from deltaspace.methods.sites import DeltaLinear
 
 
 def head_modules(model: Any) -> list[str]:
-    """Top-level modules outside the backbone that hold their own parameters (the task head)."""
+    """Top-level modules outside the backbone that hold their own parameters (the task head), and
+    a pooler that trains with the head (``HeadSpec.pooler_trains``), by its qualified name."""
+    from deltaspace.methods.trainable import pooler_in_head
+
     if model.base_model is model:
         return []
     backbone = {id(p) for p in model.base_model.parameters()}
-    return [
+    names = [
         name
         for name, child in model.named_children()
         if any(id(p) not in backbone for p in child.parameters())
     ]
+    pooler = pooler_in_head(model)
+    return names + [pooler[0]] if pooler is not None else names
 
 
 def _low_rank(module: DeltaLinear) -> list[tuple[torch.Tensor, torch.Tensor, float, tuple[int, int] | None]]:

@@ -7,7 +7,7 @@ merging into the weights (``merge.py``).
 
 from .build import AppliedMethod, apply_method, head_spec_of
 from .families import FAMILIES, family_for, supported_model_types
-from .loading import load_backbone, load_config, model_dims, resolve_model
+from .loading import head_for_model, load_backbone, load_config, model_dims, resolve_model
 from .merge import merge_problems
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "AppliedMethod",
     "apply_method",
     "family_for",
+    "head_for_model",
     "head_spec_of",
     "load_backbone",
     "load_config",

@@ -24,7 +24,7 @@ from .loading import model_dims
 from .prompt import PromptHook
 from .quantized import input_dtype
 from .sites import Attachment, DeltaLinear, InputAttachment, Tap
-from .trainable import set_declared_trainable
+from .trainable import pooler_in_head, set_declared_trainable
 
 SUBLAYER_OUTPUT = {"self_attn": "attn_out", "cross_attn": "cross_attn_out", "ffn": "ffn_out"}
 SUBLAYER_INPUT = {"self_attn": "query", "cross_attn": "cross_query", "ffn": "ffn_in"}
@@ -71,9 +71,10 @@ class AppliedMethod:
 def head_spec_of(model: Any) -> HeadSpec:
     name = type(model).__name__
     if "SequenceClassification" in name:
+        pooler = pooler_in_head(model) is not None
         if getattr(model.config, "problem_type", None) == "regression" or model.config.num_labels == 1:
-            return HeadSpec(kind="regression")
-        return HeadSpec(kind="sequence_classification", num_labels=model.config.num_labels)
+            return HeadSpec(kind="regression", pooler_trains=pooler)
+        return HeadSpec(kind="sequence_classification", num_labels=model.config.num_labels, pooler_trains=pooler)
     if "ConditionalGeneration" in name or "Seq2Seq" in name:
         return HeadSpec(kind="seq2seq")
     if "CausalLM" in name or "LMHead" in name:

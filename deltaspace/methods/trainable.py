@@ -17,13 +17,36 @@ def _output_embeddings(model: Any) -> list[Any]:
     return list(module.parameters()) if module is not None else []
 
 
+_POOLER_IN_HEAD = "_deltaspace_pooler_in_head"
+
+
+def put_pooler_in_head(model: Any) -> None:
+    """Count the backbone's pooler (if it has one) as part of the task head: it trains with the
+    head (``HeadSpec.pooler_trains``). A mark on the module, so copies and counts agree."""
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is not None and any(True for _ in pooler.parameters()):
+        setattr(pooler, _POOLER_IN_HEAD, True)
+
+
+def pooler_in_head(model: Any) -> tuple[str, Any] | None:
+    """(qualified name, module) of a pooler that ``put_pooler_in_head`` marked, else None."""
+    for name, module in model.named_modules():
+        if getattr(module, _POOLER_IN_HEAD, False):
+            return name, module
+    return None
+
+
 def backbone_parameter_groups(model: Any) -> dict[str, list[Any]]:
-    """Parameters grouped as backbone (under ``model.base_model``, plus a language model's own
-    output projection: pretrained, not a task head), head (the rest), biases, layer-norm weights
-    and layer-norm biases of the backbone. Tied parameters count once (named_parameters dedups)."""
+    """Parameters grouped as backbone (under ``model.base_model``, less a pooler counted as head,
+    plus a language model's own output projection: pretrained, not a task head), head (the rest),
+    biases, layer-norm weights and layer-norm biases of the backbone. Tied parameters count once
+    (named_parameters dedups)."""
     base = model.base_model
-    backbone_ids = {id(p) for p in base.parameters()}
-    lm_output = [p for p in _output_embeddings(model) if id(p) not in backbone_ids]
+    marked = pooler_in_head(model)
+    head_ids = {id(p) for p in marked[1].parameters()} if marked is not None else set()
+    backbone = [p for p in base.parameters() if id(p) not in head_ids]
+    backbone_ids = {id(p) for p in backbone}
+    lm_output = [p for p in _output_embeddings(model) if id(p) not in backbone_ids and id(p) not in head_ids]
     backbone_ids |= {id(p) for p in lm_output}
     norm_weights, norm_biases = [], []
     for module in base.modules():
@@ -32,9 +55,9 @@ def backbone_parameter_groups(model: Any) -> dict[str, list[Any]]:
         if _is_norm(module) and getattr(module, "bias", None) is not None:
             norm_biases.append(module.bias)
     return {
-        "backbone": [*base.parameters(), *lm_output],
+        "backbone": [*backbone, *lm_output],
         "head": [p for p in model.parameters() if id(p) not in backbone_ids],
-        "biases": [p for n, p in base.named_parameters() if n.endswith("bias")],
+        "biases": [p for n, p in base.named_parameters() if n.endswith("bias") and id(p) not in head_ids],
         "layer_norm_weights": norm_weights,
         "layer_norm_biases": norm_biases,
     }

@@ -107,6 +107,8 @@ def training_identity(plan: StudyPlan, point: SampledPoint, rung: int = 0) -> di
         "data": spec.effective_data_dir or "hub",
         "seeds": list(spec.final_seeds if last else spec.seeds),
     }
+    if plan.head.pooler_trains:  # results stored before the pooler trained with the head differ
+        body["pooler_trains"] = True
     return json.loads(json.dumps({**body, **settings}))
 
 

@@ -56,7 +56,7 @@ class StudyPlan:
 
 def check_study(spec: StudySpec) -> StudyPlan:
     """Validate what the file alone cannot say; raises SpecError with the field path."""
-    from ..methods import model_dims
+    from ..methods import head_for_model, model_dims
     from ..trainers.tasks import resolve_task
     from ..trainers.trial import head_for
 
@@ -69,8 +69,8 @@ def check_study(spec: StudySpec) -> StudyPlan:
             f"data_dir: folder {spec.data_dir} does not exist (relative paths are relative to the study "
             "file; set if_data_missing: hub to fall back to the hub's copy)"
         )
-    head = head_for(task)
     try:
+        head = head_for_model(spec.model, head_for(task))
         dims = model_dims(spec.model, head)
     except DeltaspaceError as exc:
         raise SpecError(f"model: {exc}") from None

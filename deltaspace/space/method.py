@@ -71,7 +71,14 @@ class HeadSpec(BaseModel):
     """The task head put on the backbone: what ``load_backbone`` builds and accounting counts.
 
     ``seq2seq`` and ``causal_lm`` keep the model's own pretrained language-model head (part of the
-    backbone: ``trainable: [head]`` adds nothing there); the others are new task heads."""
+    backbone: ``trainable: [head]`` adds nothing there); the others are new task heads.
+
+    ``pooler_trains``: the backbone's pooler belongs to the new head and trains with it. A
+    sentence-transformers checkpoint (MiniLM) was trained through its own mean pooling, so its
+    [CLS] pooler was never trained (zero bias); frozen, it makes every PEFT method classify from a
+    random projection that only full fine-tuning can repair (LoRA on CoLA: MCC 0.0 frozen, 0.20
+    trained, 804 steps). Set by ``deltaspace.methods.loading.head_for_model`` from the model's files.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -79,6 +86,7 @@ class HeadSpec(BaseModel):
         "sequence_classification"
     )
     num_labels: int = Field(default=2, ge=1)
+    pooler_trains: bool = False
 
     @property
     def labels_out(self) -> int:
