@@ -210,7 +210,33 @@ def studies_command(storage: StorageOption = DEFAULT_STORAGE, json_out: JsonOpti
         console.print(table)
 
 
+def delete_command(
+    study: Annotated[str, typer.Argument(help="Name of the stored study.")],
+    storage: StorageOption = DEFAULT_STORAGE,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a stored study with its trials, rungs and Optuna rows (a study file of the same name
+    then starts afresh). Kept weight files are left on disk."""
+    with _one_line_errors(storage):
+        from ..storage import Storage
+
+        reader = Storage(storage, read_only=True)
+        try:
+            count = len(reader.list_trials(study))
+        finally:
+            reader.close()
+        if not yes and not typer.confirm(f"delete study {study!r} and its {count} trials from {storage}?"):
+            raise typer.Exit(1)
+        from .study_runner import delete_study
+
+        deleted = delete_study(study, storage)
+        console.print(f"deleted study {study} ({deleted} trials)")
+
+
 def register(app: typer.Typer) -> None:
+    from ..storage.commands import db_app
+
+    db_app.command("delete")(delete_command)
     app.command("run")(run_command)
     app.command("worker")(worker_command)
     app.command("status")(status_command)

@@ -67,6 +67,36 @@ def run_study(study: str | Path | StudySpec, url: str, executor: str = "local",
     return plan
 
 
+def delete_study(name: str, url: str) -> int:
+    """Delete stored study ``name`` whole: its trials, rungs and scores, and its Optuna twin (so a
+    study of that name starts afresh). Refused while a trial is running; returns the trials deleted."""
+    import optuna
+
+    from ..storage import sqlalchemy_url
+    from .pruners import companion_name
+
+    storage = Storage(url)
+    try:
+        record = storage.get_study(name)
+        trials = storage.list_trials(name)
+        running = [t.number for t in trials if t.status == "running"]
+        if running:
+            raise SearchError(
+                f"study {name!r} has running trials {running}; stop its workers first (a trial whose "
+                "worker died is failed after the heartbeat grace period)"
+            )
+        storage.delete_study(name)
+    finally:
+        storage.close()
+    optuna_url = sqlalchemy_url(url)
+    for optuna_name in (record.optuna_study_name, companion_name(record.optuna_study_name)):
+        try:
+            optuna.delete_study(study_name=optuna_name, storage=optuna_url)
+        except KeyError:  # never created (a queued study; no pruner), or deleted by hand
+            pass
+    return len(trials)
+
+
 def load_plan(name: str, url: str) -> StudyPlan:
     """The checked plan of a stored study."""
     storage = Storage(url)

@@ -140,7 +140,9 @@ class StudyMethods:
             row.status, row.updated_at = "cancelled", rows.utcnow()
 
     def delete_study(self, name: str) -> None:
-        """Delete a study with its trials and intermediate scores (Optuna's own rows are not touched)."""
+        """Delete a study with its trials and intermediate scores (rungs and promotion decisions go
+        by the foreign keys' cascade). Optuna's own rows are not touched:
+        ``deltaspace.search.study_runner.delete_study`` deletes both."""
         with self._write.begin() as s:
             study_id = rows.study_row(s, name).id
             trial_ids = select(Trial.id).where(Trial.study_id == study_id)
