@@ -5,11 +5,13 @@ rate, on three seeds, through the product's own promotion.
     python bench/findings.py --task mrpc --set presets            # every preset
     python bench/findings.py --task rte --set presets --only lora dora --print   # show the study YAML
 
+``--task`` names a budget file, ``examples/findings/budget-<task>.yaml`` (``rte-mnli``: RTE from
+the MNLI-tuned model of ``intermediate-mnli.yaml``); ``--only`` runs those methods in its order.
 Each method is one study (``<set>-<task>-<method>`` in ``bench/results/findings.db``): a grid over
 ``lr_quantile`` (default 0.25, 0.5, 0.75, 1: points of the method's *own* rate range) trained on
 seed 0 for a third of the task's budget, then promotion (η = the number of rates) sends the best
 rate on to the whole budget on seeds 0, 1 and 2, scored on the whole validation split. The budget
-(optimiser steps, batch, length, data) is the task's ``examples/findings/budget-<task>.yaml``;
+(model, task, optimiser steps, batch, length, data) is the task's ``examples/findings/budget-<task>.yaml``;
 nothing here trains or scores by itself: ``bench/make_results.py`` reads the stored studies.
 An interrupted run resumes where it stopped; a finished study runs nothing again.
 """
@@ -55,17 +57,26 @@ def preset_arms() -> dict[str, dict[str, Any]]:
     return {name: {} for name in preset_names()}
 
 
-def study_for(task: str, set_name: str, method: str, arm: dict[str, Any], quantiles: list[float],
+def budgets() -> list[str]:
+    """The budgets there are: ``examples/findings/budget-<name>.yaml`` (``rte``, ``rte-mnli``, …)."""
+    return sorted(p.stem.removeprefix("budget-") for p in EXAMPLES.glob("budget-*.yaml"))
+
+
+def study_for(budget_name: str, set_name: str, method: str, arm: dict[str, Any], quantiles: list[float],
               seeds: list[int]) -> dict[str, Any]:  # fmt: skip
-    """One method's study: the task's budget file, a grid over its own rates, promotion to the budget."""
-    budget = yaml.safe_load((EXAMPLES / f"budget-{task}.yaml").read_text())
+    """One method's study: the budget file (task, model, steps), a grid over the method's own
+    rates, promotion to the budget; named ``<set>-<budget>-<method>``."""
+    budget = yaml.safe_load((EXAMPLES / f"budget-{budget_name}.yaml").read_text())
+    model = budget["model"]
+    if (EXAMPLES / model).exists():  # a model folder, relative to the budget file
+        model = str((EXAMPLES / model).resolve())
     steps = int(budget["budget"]["max_steps"])
     training = {k: v for k, v in budget.get("training", {}).items() if k != "lr"}
     training["lr_quantile"] = quantiles
     return {
-        "name": f"{set_name}-{task}-{method}",
-        "model": budget["model"],
-        "task": task,
+        "name": f"{set_name}-{budget_name}-{method}",
+        "model": model,
+        "task": budget["task"],
         "data_dir": str((EXAMPLES / budget["data_dir"]).resolve()),
         "seeds": [seeds[0]],
         "objectives": ["score", "delta_params"],
@@ -79,7 +90,8 @@ def study_for(task: str, set_name: str, method: str, arm: dict[str, Any], quanti
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", required=True, choices=["sst2", "mrpc", "cola", "rte"])
+    parser.add_argument("--task", required=True, choices=budgets(),
+                        help="the budget: examples/findings/budget-<TASK>.yaml (rte-mnli: RTE from the MNLI-tuned model)")
     parser.add_argument("--set", dest="set_name", required=True, choices=SETS)
     parser.add_argument("--only", nargs="+", default=None, help="these methods of the set")
     parser.add_argument("--quantiles", nargs="+", type=float, default=[0.25, 0.5, 0.75, 1.0])
@@ -95,7 +107,7 @@ def main() -> None:
     unknown = sorted(set(args.only or []) - set(arms))
     if unknown:
         parser.error(f"not in the {args.set_name} set: {', '.join(unknown)}; the set: {', '.join(arms)}")
-    chosen = [m for m in arms if args.only is None or m in args.only]
+    chosen = list(arms) if args.only is None else list(dict.fromkeys(args.only))  # in the order given
     for i, method in enumerate(chosen, 1):
         spec = study_for(args.task, args.set_name, method, arms[method], args.quantiles, args.seeds)
         if args.show:

@@ -169,3 +169,42 @@ def test_preset_table_finds_a_preset_stored_under_a_findings_name(results, tmp_p
     table = "\n".join(results.preset_section(storage, "sst2"))
     assert "| pfeiffer (= seq_adapter_ffn_r64) | 297,600 | 1.310 | 71.0 ± 1.0 (3) |" in table
     assert "| houlsby | – | – | not run |" in table
+
+
+def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float], seeds: list[float] | None) -> None:
+    """A promoted findings study stored row by row: rung 0 at each rate (seed 0); the best rate's
+    trial at the last rung with its per-seed scores (None: the last rung has not run yet)."""
+    spec = f"name: {study}\ntask: {task}\nmodel: minilm\nsearch: {{promotion: {{rungs: [10, 30], eta: 4}}}}\n"
+    storage.get_or_create_study(study, spec)
+    for number, (lr, score) in enumerate(rates.items()):
+        storage.start_trial(study, number, method_name=study.rsplit("-", 1)[1], method_json="{}",
+                            method_hash=f"{number:064d}", params={}, training={"lr": lr, "max_steps": 10}, seed=0,
+                            worker_host="h", worker_pid=1)  # fmt: skip
+        storage.finish_rung(study, number, 0, 10, TrialResult(status="complete", score=score, delta_params=100,
+                                                              percent=0.1))  # fmt: skip
+    if seeds is None:
+        return
+    best = max(range(len(rates)), key=lambda i: list(rates.values())[i])
+    metrics = {f"score_seed{i}": s for i, s in enumerate(seeds)}
+    storage.finish_rung(study, best, 1, 30, TrialResult(status="complete", score=sum(seeds) / len(seeds),
+                                                        metrics=metrics, delta_params=100, percent=0.1))  # fmt: skip
+
+
+def test_tuned_findings_read_each_methods_promoted_winner(results, tmp_path):
+    storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
+    _promoted(storage, "findings-cola-par_adapter_ffn_r64", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.30, 0.32, 0.34])
+    _promoted(storage, "findings-cola-seq_adapter_ffn_r64", "cola", {1e-4: 0.1, 1e-3: 0.05}, [0.20, 0.21, 0.23])
+    _promoted(storage, "findings-cola-scaled_pa_ffn_r64", "cola", {1e-4: 0.1}, None)  # last rung not reached
+
+    runs = results.promoted_winner(storage, "findings-cola-par_adapter_ffn_r64")
+    assert [(r.seed, r.score) for r in runs] == [(0, 0.30), (1, 0.32), (2, 0.34)]
+    assert runs[0].training["lr"] == 1e-3  # the rate that won rung 0
+    assert results.promoted_winner(storage, "findings-cola-scaled_pa_ffn_r64") == []
+    assert set(results.findings_studies(storage)["cola"]) == {"par_adapter_ffn_r64", "seq_adapter_ffn_r64"}
+
+    page = "\n".join(results.tuned_findings_section(storage))
+    # paired differences 0.10, 0.11, 0.11: an interval far from zero
+    assert "| Parallel insertion beats sequential (adapter at the FFN, r=64) | reproduced |" in page
+    assert "| Scaled composition (s=4) beats plain addition (PA at the FFN, r=64) | 1 of 2 to run |" in page
+    assert "| par_adapter_ffn_r64 | 100 | 0.100 | 32.0 ± 2.0 (lr 0.001) |" in page
+    assert "| seq_adapter_ffn_r64 | 100 | 0.100 | 21.3 ± 1.5 (lr 0.0001) |" in page
