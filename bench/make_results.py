@@ -200,7 +200,20 @@ def budgets_section(storage: Any) -> list[str]:
         gap = f"{100 * best:.1f}" + ("" if floor is None or tasks[label] == "cola" else f" (+{100 * (best - floor):.1f})")
         lines.append(f"| {label} | {'/'.join(map(str, steps))} | {majority} | {cell(by_method['full']) or '–'} | "
                      f"{cell(by_method['lora']) or '–'} | {lora_cell} | {gap} | {learned} |")  # fmt: skip
-    return lines + [""]
+    hours, count = hours_of(storage, ("budget-", "tune-", "intermediate-"))
+    return lines + ["", f"Cost: {hours:.1f} machine hours (2 CPU cores) over these {count} studies.", ""]
+
+
+def study_hours(storage: Any, study: str) -> float:
+    """Machine hours (2 cores) a study took: each rung's (or, unpromoted, each trial's) start to finish."""
+    rows = storage.list_rungs(study) or storage.list_trials(study)
+    return sum((r.finished_at - r.started_at).total_seconds() for r in rows if r.started_at and r.finished_at) / 3600
+
+
+def hours_of(storage: Any, prefixes: tuple[str, ...]) -> tuple[float, int]:
+    """(machine hours, studies) over the stored studies whose names start with ``prefixes``."""
+    names = [s.name for s in storage.list_studies() if s.name.startswith(prefixes)]
+    return sum(study_hours(storage, n) for n in names), len(names)
 
 
 def lr_of(runs: list[Any]) -> str:
@@ -344,7 +357,10 @@ def tuned_findings_section(storage: Any) -> list[str]:
             details.append(f"- {b}: best of the first group {won_name}, of the second {lost_name}: {long}")
         details.append("")
         lines.append(f"| {title} | " + " | ".join(shorts) + " |")
-    return lines + [""] + details
+    hours, count = hours_of(storage, ("findings-",))
+    lines += ["", f"Cost so far: {hours:.1f} machine hours (2 CPU cores) over {count} findings studies "
+              "(each method's four rates, then its winner on three seeds).", ""]
+    return lines + details
 
 
 def lr_sweep(by_method: dict[str, list[Any]]) -> list[str]:

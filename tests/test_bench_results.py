@@ -208,3 +208,15 @@ def test_tuned_findings_read_each_methods_promoted_winner(results, tmp_path):
     assert "| Scaled composition (s=4) beats plain addition (PA at the FFN, r=64) | 1 of 2 to run |" in page
     assert "| par_adapter_ffn_r64 | 100 | 0.100 | 32.0 ± 2.0 (lr 0.001) |" in page
     assert "| seq_adapter_ffn_r64 | 100 | 0.100 | 21.3 ± 1.5 (lr 0.0001) |" in page
+
+
+def test_study_hours_count_each_rung_once(results, tmp_path):
+    from datetime import timedelta
+
+    storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
+    _promoted(storage, "findings-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.3, 0.3, 0.3])
+    rungs = storage.list_rungs("findings-cola-lora")
+    by_hand = sum((r.finished_at - r.started_at) / timedelta(hours=1) for r in rungs)
+    assert len(rungs) == 3 and results.study_hours(storage, "findings-cola-lora") == pytest.approx(by_hand)
+    assert results.hours_of(storage, ("findings-",)) == (pytest.approx(by_hand), 1)
+    assert results.hours_of(storage, ("budget-",)) == (0, 0)
