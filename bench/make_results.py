@@ -404,7 +404,7 @@ def preset_section(storage: Any, task: str) -> list[str]:
 
     by_method = collect(storage, f"unified-{task}")
     floor = majority_baseline(task)
-    lines = [f"## 2. Every preset on {task} ({_steps(by_method)} optimiser steps, batch 32)", "",
+    lines = [f"## 2b. The previous round: every preset on {task} ({_steps(by_method)} optimiser steps, batch 32)", "",
              "Each preset at its published size (`deltaspace methods` lists them), trained with the same "
              "budget and one shared rate: lr 1e-3 for every delta, 5e-2 for prefix-only methods, 5e-5 for full "
              "fine-tuning (no per-preset tuning: methods whose best rate is far from 1e-3 are shown at a "
@@ -428,6 +428,43 @@ def preset_section(storage: Any, task: str) -> list[str]:
         lines.append(f"| (majority class) | 0 | 0 | {100 * floor:.1f} | | | |")
     lines.append("")
     return lines
+
+
+def tuned_preset_section(storage: Any) -> list[str]:
+    """Every preset at its own tuned rate, per budget where ``bench/findings.py --set presets`` ran."""
+    from deltaspace.methods import merge_problems
+    from deltaspace.space import preset, preset_names
+    from deltaspace.stats import seed_interval
+
+    per_budget = findings_studies(storage, "presets")
+    lines = ["## 2. Every preset at its own tuned rate", "",
+             "`python bench/findings.py --task BUDGET --set presets`: each preset at its published size, the best "
+             "of four rates of its own range (a third of the budget, seed 0), then the whole budget on 3 seeds. "
+             "Score: mean ×100 ± the half-width of its 95% Student-t interval over the seeds. Train examples/s: "
+             "the training loop's throughput (2 threads; a busy machine lowers it). Latency: inference with the "
+             "delta in place, batch 1, ms per call. Merges: the delta folds into the weights (no extra latency "
+             "once merged, `deltaspace export --format merged`).", ""]
+    if not per_budget:
+        return lines + ["No preset study has reached its last rung yet.", ""]
+    for budget in sorted(per_budget):
+        runs_of = per_budget[budget]
+        floor = majority_baseline(_budget_task(storage, budget, "presets"))
+        lines += [f"### {budget}" + ("" if floor is None else f" (majority class {100 * floor:.1f})"), "",
+                  "| preset | delta params | % | score ×100 | lr | train ex/s | latency b1 ms | merges |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for name in preset_names():
+            runs = runs_of.get(name)
+            merges = "yes" if not merge_problems(preset(name).deltas) else "no"
+            if not runs:
+                lines.append(f"| {name} | | | not run | | | | {merges} |")
+                continue
+            interval, t = seed_interval([100 * r.score for r in runs]), runs[0].trial
+            half = "" if interval.half_width is None else f" ± {interval.half_width:.1f}"
+            lines.append(f"| {name} | {t.delta_params:,} | {t.percent:.3f} | {interval.mean:.1f}{half} ({len(runs)}) | "
+                         f"{lr_of(runs)} | {t.examples_per_second or 0:.0f} | {t.latency_ms_batch1 or 0:.1f} | {merges} |")  # fmt: skip
+        lines.append("")
+    hours, count = hours_of(storage, ("presets-",))
+    return lines + [f"Cost so far: {hours:.1f} machine hours (2 CPU cores) over {count} preset studies.", ""]
 
 
 def _preset_trials(by_method: dict[str, list[Any]], name: str) -> tuple[list[Any], str]:
@@ -775,6 +812,7 @@ def main() -> None:
     findings_storage = Storage(args.findings_storage)
     lines += budgets_section(findings_storage)
     lines += tuned_findings_section(findings_storage)
+    lines += tuned_preset_section(findings_storage)
     lines += findings_section(storage, tasks)
     if tasks:
         lines += preset_section(storage, tasks[0])

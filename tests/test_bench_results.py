@@ -220,3 +220,15 @@ def test_study_hours_count_each_rung_once(results, tmp_path):
     assert len(rungs) == 3 and results.study_hours(storage, "findings-cola-lora") == pytest.approx(by_hand)
     assert results.hours_of(storage, ("findings-",)) == (pytest.approx(by_hand), 1)
     assert results.hours_of(storage, ("budget-",)) == (0, 0)
+
+
+def test_tuned_preset_table_quotes_the_seed_interval_and_merging(results, tmp_path):
+    from scipy import stats
+
+    storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
+    _promoted(storage, "presets-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.30, 0.32, 0.34])
+    page = "\n".join(results.tuned_preset_section(storage))
+    half = stats.t.ppf(0.975, 2) * 2.0 / 3**0.5  # std of 30, 32, 34 is 2.0
+    assert f"| lora | 100 | 0.100 | 32.0 ± {half:.1f} (3) | 0.001 | 0 | 0.0 | yes |" in page
+    assert "| prefix | | | not run | | | | no |" in page  # prefixes cannot fold into a weight
+    assert "### cola (majority class 0.0)" in page
