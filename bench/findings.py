@@ -63,7 +63,7 @@ def budgets() -> list[str]:
 
 
 def study_for(budget_name: str, set_name: str, method: str, arm: dict[str, Any], quantiles: list[float],
-              seeds: list[int]) -> dict[str, Any]:  # fmt: skip
+              seeds: list[int], first_rung: float = 1 / 3) -> dict[str, Any]:  # fmt: skip
     """One method's study: the budget file (task, model, steps), a grid over the method's own
     rates, promotion to the budget; named ``<set>-<budget>-<method>``."""
     budget = yaml.safe_load((EXAMPLES / f"budget-{budget_name}.yaml").read_text())
@@ -83,7 +83,7 @@ def study_for(budget_name: str, set_name: str, method: str, arm: dict[str, Any],
         "budget": {"max_steps": steps, "n_trials": len(quantiles)},
         "training": training,
         "search": {"sampler": "grid", "seed": 0,
-                   "promotion": {"rungs": [max(1, steps // 3), steps], "eta": len(quantiles), "seeds": seeds}},
+                   "promotion": {"rungs": [max(1, round(steps * first_rung)), steps], "eta": len(quantiles), "seeds": seeds}},
         "methods": {method: arm},
     }  # fmt: skip
 
@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None, help="these methods of the set")
     parser.add_argument("--quantiles", nargs="+", type=float, default=[0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--first-rung", type=float, default=1 / 3,
+                        help="the rates compete for this fraction of the budget (CoLA: 2/3; at 1/3 no PEFT "
+                             "method leaves the majority class, so every rate ties)")
     parser.add_argument("--storage", default=f"sqlite:///{ROOT / 'results' / 'findings.db'}")
     parser.add_argument("--print", dest="show", action="store_true", help="print the studies' YAML, run nothing")
     args = parser.parse_args()
@@ -109,7 +112,7 @@ def main() -> None:
         parser.error(f"not in the {args.set_name} set: {', '.join(unknown)}; the set: {', '.join(arms)}")
     chosen = list(arms) if args.only is None else list(dict.fromkeys(args.only))  # in the order given
     for i, method in enumerate(chosen, 1):
-        spec = study_for(args.task, args.set_name, method, arms[method], args.quantiles, args.seeds)
+        spec = study_for(args.task, args.set_name, method, arms[method], args.quantiles, args.seeds, args.first_rung)
         if args.show:
             print(yaml.safe_dump(spec, sort_keys=False))
             continue

@@ -69,7 +69,11 @@ def run_study(study: str | Path | StudySpec, url: str, executor: str = "local",
 
 def delete_study(name: str, url: str) -> int:
     """Delete stored study ``name`` whole: its trials, rungs and scores, and its Optuna twin (so a
-    study of that name starts afresh). Refused while a trial is running; returns the trials deleted."""
+    study of that name starts afresh). Refused while a trial is running, that is, its worker's
+    heartbeat is younger than the study's grace period (an older one is a worker that died);
+    returns the trials deleted."""
+    from datetime import datetime, timezone
+
     import optuna
 
     from ..storage import sqlalchemy_url
@@ -79,11 +83,18 @@ def delete_study(name: str, url: str) -> int:
     try:
         record = storage.get_study(name)
         trials = storage.list_trials(name)
-        running = [t.number for t in trials if t.status == "running"]
+        grace = stored_spec(record).search.grace_seconds
+        now = datetime.now(timezone.utc)
+        running = [
+            t.number
+            for t in trials
+            if t.status == "running"
+            and (t.heartbeat_at is None or (now - t.heartbeat_at).total_seconds() < grace)
+        ]
         if running:
             raise SearchError(
-                f"study {name!r} has running trials {running}; stop its workers first (a trial whose "
-                "worker died is failed after the heartbeat grace period)"
+                f"study {name!r} has running trials {running} (heartbeats within the last {grace} s); "
+                "stop its workers first"
             )
         storage.delete_study(name)
     finally:
