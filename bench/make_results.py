@@ -300,6 +300,28 @@ def promoted_winner(storage: Any, study: str) -> list[SeedRun]:
     return [SeedRun(seed, score, best) for seed, score in sorted((seeds or {best.seed: best.score}).items())]
 
 
+def rung0_scores(storage: Any, study: str) -> dict[float, float]:
+    """The first rung's score of each rate a promoted study tried (seed 0), by learning rate."""
+    rates = {t.number: float(t.training.get("lr", 0.0)) for t in storage.list_trials(study)}
+    return {rates[r.number]: r.score for r in storage.list_rungs(study, rung=0) if r.score is not None}
+
+
+def rate_choices(storage: Any, set_name: str, per_budget: dict[str, dict[str, list[SeedRun]]]) -> list[str]:
+    """Per budget and method, the score of each rate at the first rung and the one promoted (bold);
+    'tie' when another rate scored the same, so that the choice said nothing."""
+    lines = ["### The rates each method chose between (first rung, seed 0; the promoted one bold)", "",
+             "| budget | method | learning rate: score ×100 | |", "|---|---|---|---|"]
+    for budget in sorted(per_budget):
+        for method, runs in per_budget[budget].items():
+            scores = rung0_scores(storage, f"{set_name}-{budget}-{method}")
+            chosen = float(runs[0].training.get("lr", 0.0))
+            cells = ", ".join((f"**{lr:.2g}: {100 * v:.1f}**" if lr == chosen else f"{lr:.2g}: {100 * v:.1f}")
+                              for lr, v in sorted(scores.items()))  # fmt: skip
+            tie = sum(v == scores.get(chosen) for v in scores.values()) > 1
+            lines.append(f"| {budget} | {method} | {cells} | {'tie' if tie else ''} |")
+    return lines + [""]
+
+
 def findings_studies(storage: Any, set_name: str = "findings") -> dict[str, dict[str, list[SeedRun]]]:
     """``<set>-<budget>-<method>`` studies (``bench/findings.py``) as budget → method → seed runs."""
     out: dict[str, dict[str, list[SeedRun]]] = defaultdict(dict)
@@ -357,6 +379,7 @@ def tuned_findings_section(storage: Any) -> list[str]:
             details.append(f"- {b}: best of the first group {won_name}, of the second {lost_name}: {long}")
         details.append("")
         lines.append(f"| {title} | " + " | ".join(shorts) + " |")
+    details += rate_choices(storage, "findings", per_budget)
     hours, count = hours_of(storage, ("findings-",))
     lines += ["", f"Cost so far: {hours:.1f} machine hours (2 CPU cores) over {count} findings studies "
               "(each method's four rates, then its winner on three seeds).", ""]

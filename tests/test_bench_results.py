@@ -232,3 +232,12 @@ def test_tuned_preset_table_quotes_the_seed_interval_and_merging(results, tmp_pa
     assert f"| lora | 100 | 0.100 | 32.0 ± {half:.1f} (3) | 0.001 | 0 | 0.0 | yes |" in page
     assert "| prefix | | | not run | | | | no |" in page  # prefixes cannot fold into a weight
     assert "### cola (majority class 0.0)" in page
+
+
+def test_rate_choices_show_the_promoted_rate_and_ties(results, tmp_path):
+    storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
+    _promoted(storage, "findings-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.3, 0.3, 0.3])
+    _promoted(storage, "findings-cola-prefix", "cola", {1e-2: 0.0, 3e-2: 0.0}, [0.1, 0.1, 0.1])
+    page = "\n".join(results.rate_choices(storage, "findings", results.findings_studies(storage)))
+    assert "| cola | lora | 0.0001: 10.0, **0.001: 20.0** |  |" in page
+    assert "| cola | prefix | **0.01: 0.0**, 0.03: 0.0 | tie |" in page
