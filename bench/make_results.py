@@ -62,8 +62,8 @@ def majority_baseline(task: str) -> float | None:
     from deltaspace.trainers.metrics import COMBINED, compute_metrics
     from deltaspace.trainers.tasks import get_task
 
-    path = DATA / task / "validation.jsonl"
     spec = get_task(task)
+    path = DATA / task / spec.splits.validation  # mnli: the held-out slice of train
     if not path.exists() or spec.kind != "classification":
         return None
     labels = [json.loads(line)[spec.label_field] for line in path.read_text().splitlines() if line]

@@ -40,6 +40,9 @@ def test_majority_baseline_matches_hand_computed_scores(results):
     assert p > 0.5
     assert results.majority_baseline("mrpc") == pytest.approx((2 * p / (1 + p) + p) / 2)
     assert results.majority_baseline("cola") == pytest.approx(0.0)  # a constant has no correlation
+    # MNLI is scored on its held-out slice of train (the task's own validation file)
+    mnli = [json.loads(line)["label"] for line in (DATA / "mnli" / "train_subset_heldout.jsonl").read_text().splitlines()]
+    assert results.majority_baseline("mnli") == pytest.approx(Counter(mnli).most_common(1)[0][1] / len(mnli))
 
 
 @pytest.mark.parametrize(
