@@ -345,8 +345,10 @@ def tuned_findings_section(storage: Any) -> list[str]:
     per_budget = findings_studies(storage)
     lines = ["## 1. The findings at budgets where the tasks are learned, each method at its own tuned rate", "",
              "`python bench/findings.py --task BUDGET --set findings`: per method, one promoted study: a grid over "
-             "four points of the method's own learning-rate range (`lr_quantile` 0.25, 0.5, 0.75, 1) for a third "
-             "of the budget on seed 0; the best rate trains the whole budget (section 0) on seeds 0, 1 and 2. A "
+             "four points of the method's own learning-rate range (`lr_quantile` 0.25, 0.5, 0.75, 1) for the first "
+             "part of the budget on seed 0 (a third; CoLA two thirds, `--first-rung 0.6667`: at a third no PEFT "
+             "method has left the majority class, so every rate ties); the best rate (the last table) trains the "
+             "whole budget (section 0) on seeds 0, 1 and 2. A "
              "verdict needs every method of both groups run; it says 'reproduced' only when the 95% t-interval of "
              "the paired seed difference excludes zero. Cells: score ×100, mean ± std over 3 seeds, the rate.", ""]
     if not per_budget:
