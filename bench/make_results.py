@@ -414,12 +414,11 @@ def lr_sweep(by_method: dict[str, list[Any]]) -> list[str]:
 
 CAVEATS = [
     "**How far these numbers go.** He et al. trained BART-large and RoBERTa-base for full epochs with a tuned "
-    "rate per method; here a 6-layer, d=384 sentence-embedding model trains for 100-120 optimiser steps on CPU. "
-    "Findings that depend on long training or a large model may not show at this scale, and a verdict below "
-    "is about this scale only. Three seeds give wide spreads: at the higher rates a seed sometimes fails to "
-    "learn (it stays at the majority class), which the std shows. The classification head reads the [CLS] "
-    "pooler, as `AutoModelForSequenceClassification` and peft do, although this backbone was trained with mean "
-    "pooling; every method shares that handicap.", "",
+    "rate per method; here a 6-layer, d=384 sentence-embedding model trains on CPU for about three epochs "
+    "(sections 0-2; the previous round's sections 1b and 2b: 100-150 steps). A verdict is about this scale "
+    "only. The classification head reads the [CLS] pooler, as `AutoModelForSequenceClassification` and peft "
+    "do; MiniLM was trained with mean pooling, so its pooler never trained, and from this round it trains with "
+    "the head (sections 0-2; in 1b and 2b it stayed frozen, which kept LoRA on CoLA at the majority class).", "",
 ]
 
 
