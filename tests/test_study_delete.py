@@ -58,7 +58,7 @@ def test_delete_removes_every_row_and_the_study_starts_afresh(tmp_path) -> None:
 
 def test_delete_asks_first_and_refuses_running_or_unknown_studies(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'ds.db'}"
-    _run(study_dict("s", "minilm", None, budget={"n_trials": 2}, search={"heartbeat_interval": 1, "grace_period": 2}),
+    _run(study_dict("s", "minilm", None, budget={"n_trials": 2}, search={"heartbeat_interval": 1, "grace_period": 120}),
          url)  # fmt: skip
     declined = _invoke("db", "delete", "s", "--storage", url, input="n\n")
     assert declined.exit_code == 1 and len(Storage(url).list_trials("s")) == 2
@@ -73,9 +73,9 @@ def test_delete_asks_first_and_refuses_running_or_unknown_studies(tmp_path) -> N
     unknown = _invoke("db", "delete", "nope", "--storage", url, "--yes")
     assert isinstance(unknown.exception, DeltaspaceError) and "nope" in str(unknown.exception)
 
-    # a worker silent for longer than the grace period (here 2 s) died: its trial does not block
+    # a worker silent for longer than the grace period (here 120 s) died: its trial does not block
     with create_engine(url).begin() as c:
-        c.execute(text("update ds_trials set heartbeat_at = datetime('now', '-3 seconds') where number = 9"))
+        c.execute(text("update ds_trials set heartbeat_at = datetime('now', '-300 seconds') where number = 9"))
     dead = _invoke("db", "delete", "s", "--storage", url, "--yes")
     assert dead.exit_code == 0, dead.output
     assert "deleted study s (3 trials)" in dead.output
