@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import sessionmaker
 
+from deltaspace.storage.compact import CompactMethods
 from deltaspace.storage.engine import DEFAULT_URL, asks_read_only, make_engine, read_only_transactions
 from deltaspace.storage.errors import ReadOnlyStorageError
 from deltaspace.storage.failures import Transactions, opening
@@ -24,7 +25,7 @@ from deltaspace.storage.studies import StudyMethods
 from deltaspace.storage.trials import TrialMethods
 
 
-class Storage(StudyMethods, TrialMethods, RungMethods):
+class Storage(StudyMethods, TrialMethods, RungMethods, CompactMethods):
     """Studies, trials and intermediate scores in SQLite or PostgreSQL.
 
     Opening a Storage connects at once, so a bad URL, an unreachable server or a file that is not
