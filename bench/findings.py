@@ -88,6 +88,24 @@ def study_for(budget_name: str, set_name: str, method: str, arm: dict[str, Any],
     }  # fmt: skip
 
 
+def tuned_by_findings(storage_url: str, budget: str) -> dict[str, str]:
+    """Presets that a findings study of ``budget`` tuned unchanged, with that study's name (the
+    preset table takes them from there: ``make_results.tuned_preset_runs``, one definition)."""
+    from make_results import tuned_preset_runs
+
+    from deltaspace.storage import Storage, StorageError
+
+    try:
+        storage = Storage(storage_url, read_only=True)
+    except StorageError:  # no database yet: nothing tuned
+        return {}
+    try:
+        runs = tuned_preset_runs(storage).get(budget, {})
+    finally:
+        storage.close()
+    return {name: study for name, (_, study) in runs.items() if study.startswith("findings-")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True, choices=budgets(),
@@ -111,6 +129,11 @@ def main() -> None:
     if unknown:
         parser.error(f"not in the {args.set_name} set: {', '.join(unknown)}; the set: {', '.join(arms)}")
     chosen = list(arms) if args.only is None else list(dict.fromkeys(args.only))  # in the order given
+    if args.set_name == "presets":
+        tuned = tuned_by_findings(args.storage, args.task)
+        for method in [m for m in chosen if m in tuned]:
+            print(f"{method}: tuned by {tuned[method]}, not run again")
+        chosen = [m for m in chosen if m not in tuned]
     for i, method in enumerate(chosen, 1):
         spec = study_for(args.task, args.set_name, method, arms[method], args.quantiles, args.seeds, args.first_rung)
         if args.show:

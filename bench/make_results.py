@@ -454,20 +454,41 @@ def preset_section(storage: Any, task: str) -> list[str]:
     return lines
 
 
+def tuned_preset_runs(storage: Any) -> dict[str, dict[str, tuple[list[SeedRun], str]]]:
+    """Per budget, each preset's tuned runs and the study that tuned them: its own ``presets-``
+    study, or a findings study whose winner is that preset unchanged (``dashboards.records.preset_of``:
+    pfeiffer is the sequential FFN adapter r=64), which ``bench/findings.py --set presets`` does
+    not run a second time."""
+    from deltaspace.dashboards.records import preset_of
+
+    out: dict[str, dict[str, tuple[list[SeedRun], str]]] = defaultdict(dict)
+    for budget, methods in findings_studies(storage, "presets").items():
+        for name, runs in methods.items():
+            out[budget][name] = (runs, f"presets-{budget}-{name}")
+    for budget, methods in findings_studies(storage, "findings").items():
+        for method, runs in methods.items():
+            name = preset_of(runs[0].trial)
+            if name is not None and name not in out[budget]:
+                out[budget][name] = (runs, f"findings-{budget}-{method}")
+    return dict(out)
+
+
 def tuned_preset_section(storage: Any) -> list[str]:
-    """Every preset at its own tuned rate, per budget where ``bench/findings.py --set presets`` ran."""
+    """Every preset at its own tuned rate, per budget where ``bench/findings.py --set presets`` ran
+    or a findings study tuned it."""
     from deltaspace.methods import merge_problems
     from deltaspace.space import preset, preset_names
     from deltaspace.stats import seed_interval
 
-    per_budget = findings_studies(storage, "presets")
+    per_budget = tuned_preset_runs(storage)
     lines = ["## 2. Every preset at its own tuned rate", "",
              "`python bench/findings.py --task BUDGET --set presets`: each preset at its published size, the best "
              "of four rates of its own range (a third of the budget, seed 0), then the whole budget on 3 seeds. "
              "Score: mean ×100 ± the half-width of its 95% Student-t interval over the seeds. Train examples/s: "
              "the training loop's throughput (2 threads; a busy machine lowers it). Latency: inference with the "
              "delta in place, batch 1, ms per call. Merges: the delta folds into the weights (no extra latency "
-             "once merged, `deltaspace export --format merged`).", ""]
+             "once merged, `deltaspace export --format merged`). A preset that a findings study tuned unchanged "
+             "is taken from it (marked f: pfeiffer is the sequential FFN adapter r=64) and not run again.", ""]
     if not per_budget:
         return lines + ["No preset study has reached its last rung yet.", ""]
     for budget in sorted(per_budget):
@@ -477,14 +498,15 @@ def tuned_preset_section(storage: Any) -> list[str]:
                   "| preset | delta params | % | score ×100 | lr | train ex/s | latency b1 ms | merges |",
                   "|---|---:|---:|---:|---:|---:|---:|---|"]
         for name in preset_names():
-            runs = runs_of.get(name)
+            runs, source = runs_of.get(name, ([], ""))
             merges = "yes" if not merge_problems(preset(name).deltas) else "no"
             if not runs:
                 lines.append(f"| {name} | | | not run | | | | {merges} |")
                 continue
             interval, t = seed_interval([100 * r.score for r in runs]), runs[0].trial
             half = "" if interval.half_width is None else f" ± {interval.half_width:.1f}"
-            lines.append(f"| {name} | {t.delta_params:,} | {t.percent:.3f} | {interval.mean:.1f}{half} ({len(runs)}) | "
+            shown = f"{name} (f)" if source.startswith("findings-") else name
+            lines.append(f"| {shown} | {t.delta_params:,} | {t.percent:.3f} | {interval.mean:.1f}{half} ({len(runs)}) | "
                          f"{lr_of(runs)} | {t.examples_per_second or 0:.0f} | {t.latency_ms_batch1 or 0:.1f} | {merges} |")  # fmt: skip
         lines.append("")
     hours, count = hours_of(storage, ("presets-",))

@@ -174,13 +174,14 @@ def test_preset_table_finds_a_preset_stored_under_a_findings_name(results, tmp_p
     assert "| houlsby | – | – | not run |" in table
 
 
-def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float], seeds: list[float] | None) -> None:
+def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float], seeds: list[float] | None,
+              method_json: str = "{}") -> None:  # fmt: skip
     """A promoted findings study stored row by row: rung 0 at each rate (seed 0); the best rate's
     trial at the last rung with its per-seed scores (None: the last rung has not run yet)."""
     spec = f"name: {study}\ntask: {task}\nmodel: minilm\nsearch: {{promotion: {{rungs: [10, 30], eta: 4}}}}\n"
     storage.get_or_create_study(study, spec)
     for number, (lr, score) in enumerate(rates.items()):
-        storage.start_trial(study, number, method_name=study.rsplit("-", 1)[1], method_json="{}",
+        storage.start_trial(study, number, method_name=study.rsplit("-", 1)[1], method_json=method_json,
                             method_hash=f"{number:064d}", params={}, training={"lr": lr, "max_steps": 10}, seed=0,
                             worker_host="h", worker_pid=1)  # fmt: skip
         storage.finish_rung(study, number, 0, 10, TrialResult(status="complete", score=score, delta_params=100,
@@ -244,3 +245,42 @@ def test_rate_choices_show_the_promoted_rate_and_ties(results, tmp_path):
     page = "\n".join(results.rate_choices(storage, "findings", results.findings_studies(storage)))
     assert "| cola | lora | 0.0001: 10.0, **0.001: 20.0** |  |" in page
     assert "| cola | prefix | **0.01: 0.0**, 0.03: 0.0 | tie |" in page
+
+
+def test_a_preset_tuned_by_a_findings_study_counts_in_the_preset_table(results, tmp_path):
+    """pfeiffer is the sequential FFN adapter r=64 (found by its method, not its name); a findings
+    method that is no preset stays out; a preset's own study wins over a findings study."""
+    url = f"sqlite:///{tmp_path / 'findings.db'}"
+    storage = Storage(url)
+    pfeiffer = preset("pfeiffer").model_copy(update={"name": "seq_adapter_ffn_r64"}).canonical_json()
+    scaled = preset("pfeiffer").model_copy(update={"name": "other"}).model_dump(mode="json")
+    scaled["deltas"][0]["insertion"] = "parallel"
+    scaled["deltas"][0]["composition"] = "scaled"
+    scaled["deltas"][0]["scale"] = 4.0
+    _promoted(storage, "findings-cola-seq_adapter_ffn_r64", "cola", {1e-3: 0.2}, [0.20, 0.22, 0.24], pfeiffer)
+    _promoted(storage, "findings-cola-scaled_pa_ffn_r64", "cola", {1e-3: 0.2}, [0.1, 0.1, 0.1], json.dumps(scaled))
+    _promoted(storage, "findings-cola-lora", "cola", {1e-3: 0.2}, [0.1, 0.1, 0.1], preset("lora").canonical_json())
+    _promoted(storage, "presets-cola-lora", "cola", {1e-3: 0.2}, [0.30, 0.32, 0.34], preset("lora").canonical_json())
+
+    runs = results.tuned_preset_runs(storage)["cola"]
+    assert {name: study for name, (_, study) in runs.items()} == {
+        "pfeiffer": "findings-cola-seq_adapter_ffn_r64", "lora": "presets-cola-lora"}  # fmt: skip
+    page = "\n".join(results.tuned_preset_section(storage))
+    assert "| pfeiffer (f) | 100 | 0.100 | 22.0 ± " in page
+    assert "| lora | 100 | 0.100 | 32.0 ± " in page
+
+    findings = _bench_module("findings")
+    assert findings.tuned_by_findings(url, "cola") == {"pfeiffer": "findings-cola-seq_adapter_ffn_r64"}
+    assert findings.tuned_by_findings(url, "rte") == {}
+    assert findings.tuned_by_findings(f"sqlite:///{tmp_path / 'none.db'}", "cola") == {}
+    assert not (tmp_path / "none.db").exists()
+
+
+def _bench_module(name: str):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
