@@ -4,6 +4,7 @@ rate, on three seeds, through the product's own promotion.
     python bench/findings.py --task mrpc --set findings           # the findings' methods (resumes)
     python bench/findings.py --task mrpc --set presets            # every preset
     python bench/findings.py --task rte --set presets --only lora dora --print   # show the study YAML
+    python bench/findings.py --task cola --set findings --only lora mam_glue --more-seeds 3 4
 
 ``--task`` names a budget file, ``examples/findings/budget-<task>.yaml`` (``rte-mnli``: RTE from
 the MNLI-tuned model of ``intermediate-mnli.yaml``); ``--only`` runs those methods in its order.
@@ -88,6 +89,31 @@ def study_for(budget_name: str, set_name: str, method: str, arm: dict[str, Any],
     }  # fmt: skip
 
 
+def more_seeds_study(storage_url: str, study: dict[str, Any], seeds: list[int]) -> dict[str, Any] | None:
+    """``more-<study>``: the promoted study's winner on more ``seeds``, trained as its last rung
+    trained them (its rate, the whole budget and schedule, the last weights, the whole split), so
+    that ``make_results`` may pool them with the winner's seeds; None until the winner exists."""
+    from make_results import promoted_winner
+
+    from deltaspace.storage import Storage, StorageError
+
+    try:
+        storage = Storage(storage_url, read_only=True)
+    except StorageError:
+        return None
+    try:
+        runs = promoted_winner(storage, study["name"]) if study["name"] in {s.name for s in storage.list_studies()} else []
+    finally:
+        storage.close()
+    if not runs:
+        return None
+    training = {k: v for k, v in study["training"].items() if k != "lr_quantile"}
+    training |= {"lr": float(runs[0].training["lr"]), "keep_best": False}
+    return {**study, "name": f"more-{study['name']}", "seeds": seeds, "training": training,
+            "budget": {"max_steps": int(runs[0].training["max_steps"]), "n_trials": 1},
+            "search": {"sampler": "grid", "seed": 0}}  # fmt: skip
+
+
 def tuned_by_findings(storage_url: str, budget: str) -> dict[str, str]:
     """Presets that a findings study of ``budget`` tuned unchanged, with that study's name (the
     preset table takes them from there: ``make_results.tuned_preset_runs``, one definition)."""
@@ -117,6 +143,9 @@ def main() -> None:
     parser.add_argument("--first-rung", type=float, default=1 / 3,
                         help="the rates compete for this fraction of the budget (CoLA: 2/3; at 1/3 no PEFT "
                              "method leaves the majority class, so every rate ties)")
+    parser.add_argument("--more-seeds", nargs="+", type=int, default=None, metavar="SEED",
+                        help="train each method's promoted winner on these seeds too (study more-<study>), "
+                             "for a verdict that hangs on the noise")
     parser.add_argument("--storage", default=f"sqlite:///{ROOT / 'results' / 'findings.db'}")
     parser.add_argument("--print", dest="show", action="store_true", help="print the studies' YAML, run nothing")
     args = parser.parse_args()
@@ -136,6 +165,12 @@ def main() -> None:
         chosen = [m for m in chosen if m not in tuned]
     for i, method in enumerate(chosen, 1):
         spec = study_for(args.task, args.set_name, method, arms[method], args.quantiles, args.seeds, args.first_rung)
+        if args.more_seeds:
+            more = more_seeds_study(args.storage, spec, args.more_seeds)
+            if more is None:
+                print(f"{spec['name']}: no promoted winner yet; run it first (without --more-seeds)")
+                continue
+            spec = more
         if args.show:
             print(yaml.safe_dump(spec, sort_keys=False))
             continue

@@ -322,15 +322,35 @@ def rate_choices(storage: Any, set_name: str, per_budget: dict[str, dict[str, li
     return lines + [""]
 
 
+def more_seeds(storage: Any, study: str, winner: list[SeedRun], names: set[str]) -> list[SeedRun]:
+    """The winner's runs on further seeds (``bench/findings.py --more-seeds``: study ``more-<study>``),
+    only where they trained at the winner's rate for its number of steps; seeds it has are skipped."""
+    if f"more-{study}" not in names:
+        return []
+    rate, steps, have = winner[0].training.get("lr"), winner[0].training.get("max_steps"), {r.seed for r in winner}
+    out: list[SeedRun] = []
+    for trial in storage.list_trials(f"more-{study}", status="complete"):
+        if trial.training.get("lr") != rate or trial.training.get("max_steps") != steps:
+            continue
+        seeds = {int(k.removeprefix("score_seed")): v for k, v in trial.metrics.items() if k.startswith("score_seed")}
+        for seed, score in sorted((seeds or {trial.seed: trial.score}).items()):
+            if seed not in have:
+                have.add(seed)
+                out.append(SeedRun(seed, score, winner[0].trial))
+    return out
+
+
 def findings_studies(storage: Any, set_name: str = "findings") -> dict[str, dict[str, list[SeedRun]]]:
-    """``<set>-<budget>-<method>`` studies (``bench/findings.py``) as budget → method → seed runs."""
+    """``<set>-<budget>-<method>`` studies (``bench/findings.py``) as budget → method → seed runs
+    (the promoted winner's, and those ``--more-seeds`` added)."""
     out: dict[str, dict[str, list[SeedRun]]] = defaultdict(dict)
-    for summary in storage.list_studies():
-        if summary.name.startswith(f"{set_name}-"):
-            budget, method = summary.name.removeprefix(f"{set_name}-").rsplit("-", 1)
-            runs = promoted_winner(storage, summary.name)
+    names = {summary.name for summary in storage.list_studies()}
+    for name in sorted(names):
+        if name.startswith(f"{set_name}-"):
+            budget, method = name.removeprefix(f"{set_name}-").rsplit("-", 1)
+            runs = promoted_winner(storage, name)
             if runs:
-                out[budget][method] = runs
+                out[budget][method] = runs + more_seeds(storage, name, runs, names)
     return dict(out)
 
 

@@ -284,3 +284,37 @@ def _bench_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_more_seeds_join_the_winner_only_at_its_rate_and_steps(results, tmp_path):
+    url = f"sqlite:///{tmp_path / 'findings.db'}"
+    storage = Storage(url)
+    _promoted(storage, "findings-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.30, 0.32, 0.34])
+    _promoted(storage, "findings-cola-prefix", "cola", {1e-2: 0.1}, [0.10, 0.10, 0.10])
+    storage.get_or_create_study("more-findings-cola-lora", "name: more\n")
+    for number, (lr, steps, scores) in enumerate([(1e-3, 10, {3: 0.36, 4: 0.38}), (1e-4, 10, {5: 0.9}),
+                                                  (1e-3, 99, {6: 0.9}), (1e-3, 10, {2: 0.9})]):  # fmt: skip
+        storage.start_trial("more-findings-cola-lora", number, method_name="lora", method_json="{}",
+                            method_hash=f"{number:064d}", params={}, training={"lr": lr, "max_steps": steps},
+                            seed=min(scores), worker_host="h", worker_pid=1)  # fmt: skip
+        metrics = {f"score_seed{k}": v for k, v in scores.items()}
+        storage.finish_trial("more-findings-cola-lora", number,
+                             TrialResult(status="complete", score=sum(scores.values()) / len(scores), metrics=metrics))
+    runs = results.findings_studies(storage)["cola"]
+    # seeds 3 and 4 join; another rate (5), another budget (6) and a seed the winner has (2) do not
+    assert [(r.seed, r.score) for r in runs["lora"]] == [(0, 0.30), (1, 0.32), (2, 0.34), (3, 0.36), (4, 0.38)]
+    assert [r.seed for r in runs["prefix"]] == [0, 1, 2]
+
+    findings = _bench_module("findings")
+    study = findings.study_for("cola", "findings", "lora", {}, [0.25, 1.0], [0, 1, 2], 2 / 3)
+    more = findings.more_seeds_study(url, study, [3, 4])
+    assert more["name"] == "more-findings-cola-lora" and more["seeds"] == [3, 4]
+    assert more["training"]["lr"] == 1e-3 and more["training"]["keep_best"] is False
+    assert "lr_quantile" not in more["training"] and "promotion" not in more["search"]
+    assert more["budget"] == {"max_steps": 10, "n_trials": 1}
+    from deltaspace.search.validate import check_study
+    from deltaspace.space.study import study_from_mapping
+
+    check_study(study_from_mapping(more))  # a study the product accepts as it is
+    missing = findings.study_for("cola", "findings", "mam", {}, [1.0], [0, 1, 2])
+    assert findings.more_seeds_study(url, missing, [3]) is None

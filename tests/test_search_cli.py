@@ -103,3 +103,23 @@ def test_unknown_task_from_the_real_command(tmp_path) -> None:
                            f"sqlite:///{tmp_path / 'ds.db'}"], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: task: unknown task 'sst3'; known:")
+
+
+def test_keep_best_is_the_studys_choice_only_without_promotion(tmp_path) -> None:
+    """A plain study may train to its last weights (as a promoted study's last rung does); a
+    promoted study refuses the setting, since promotion decides it per rung."""
+    from deltaspace.search.validate import check_study, settings_for
+    from deltaspace.space.errors import SpecError
+
+    plain = study_from_mapping(broken(lambda s: s["training"].update(keep_best=False)))
+    assert settings_for(plain, {"keep_best": False}).keep_best is False
+    check_study(plain)  # accepted
+    url = f"sqlite:///{tmp_path / 'ds.db'}"
+    run_study(plain, url, options=ExecutorOptions(trainer=FakeTrainer()))
+    from deltaspace.storage import Storage
+
+    assert {t.training["keep_best"] for t in Storage(url).list_trials("bad")} == {False}  # part of the identity
+    promoted = broken(lambda s: s["training"].update(keep_best=False))
+    promoted["search"]["promotion"] = {"rungs": [2, 4], "seeds": [0, 1]}
+    with pytest.raises(SpecError, match="training.keep_best: set by search.promotion"):
+        check_study(study_from_mapping(promoted))

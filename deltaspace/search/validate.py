@@ -37,7 +37,7 @@ RESERVED_SETTINGS = {
     "adaptive_threads": "the executor",
     "progress": "the executor",
     "schedule_steps": "search.promotion.rungs",
-    "keep_best": "search.promotion (a rung keeps its last weights)",
+    "keep_best": "search.promotion (a rung keeps its last weights); a study without promotion may set it",
     "full_eval": "search.promotion.rungs (the last rung scores the whole split)",
 }
 
@@ -132,13 +132,16 @@ def _check_lr_quantile(spec: StudySpec, dim: Any) -> None:
 
 
 def _check_training(spec: StudySpec) -> None:
-    allowed = [f for f in TrainSettings.model_fields if f not in RESERVED_SETTINGS]
+    # keep_best is promotion's to set; without promotion a study may ask for the last weights, as
+    # a promoted study's last rung trains (bench/findings.py --more-seeds adds seeds that way)
+    reserved = RESERVED_SETTINGS if spec.search.promotion is not None else RESERVED_SETTINGS.keys() - {"keep_best"}
+    allowed = [f for f in TrainSettings.model_fields if f not in reserved]
     fixed: dict[str, Any] = {}
     for name, dim in spec.training.items():
         if name == LR_QUANTILE_SETTING:
             _check_lr_quantile(spec, dim)
             continue
-        if name in RESERVED_SETTINGS:
+        if name in reserved:
             raise SpecError(f"training.{name}: set by {RESERVED_SETTINGS[name]}, not here")
         if name not in TrainSettings.model_fields:
             raise SpecError(f"training.{name}: unknown setting; allowed: {', '.join(allowed)}")
