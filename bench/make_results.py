@@ -533,6 +533,59 @@ def tuned_preset_section(storage: Any) -> list[str]:
     return lines + [f"Cost so far: {hours:.1f} machine hours (2 CPU cores) over {count} preset studies.", ""]
 
 
+FREE_SPACE_PREFIX = "free-space-"  # examples/findings/free-space-<budget>.yaml
+
+
+def promoted_free_space_section(storage: Any) -> list[str]:
+    """Each promoted free-space study (``free-space-<budget>``): the designs that reached the last
+    rung (its seeds give each an interval), the product's front among them, and for each design
+    the tuned presets of that budget (`tuned_preset_runs`) it dominates *beyond noise*: no more
+    delta parameters, and the 95% interval of the paired seed difference above zero."""
+    from deltaspace.dashboards.records import preset_of
+    from deltaspace.search.pareto import designs, study_objectives
+    from deltaspace.stats import paired_comparison
+
+    lines = ["## 3. The free space with promotion, against the tuned presets", "",
+             "`deltaspace run examples/findings/free-space-<budget>.yaml`: every dimension open, the new forms "
+             "included; each design at a quantile of its own forms' rate range; promotion by rank and crowding "
+             "over (score, delta parameters), the last rung on 3 seeds. A design *dominates a preset beyond "
+             "noise* when it has no more delta parameters and the 95% interval of the paired seed difference "
+             "lies above zero; a design equal to a preset is named as published.", ""]
+    studies = sorted(s.name for s in storage.list_studies() if s.name.startswith(FREE_SPACE_PREFIX))
+    if not studies:
+        return lines + ["Not run yet (`deltaspace run examples/findings/free-space-cola.yaml --storage "
+                        "sqlite:///bench/results/findings.db`).", ""]
+    tuned = tuned_preset_runs(storage)
+    for study in studies:
+        budget, record = study.removeprefix(FREE_SPACE_PREFIX), storage.get_study(study)
+        rungs = (yaml.safe_load(record.spec_yaml).get("search", {}).get("promotion") or {}).get("rungs", [None])
+        finals = [t for t in storage.list_trials(study, status="complete") if t.rung == len(rungs) - 1]
+        lines += [f"### `{study}` ({study_hours(storage, study):.1f} machine hours)", ""]
+        if not finals:
+            lines += [f"The last rung ({rungs[-1]} steps) has not run yet.", ""]
+            continue
+        presets = {name: ({r.seed: r.score for r in runs}, runs[0].delta_params)
+                   for name, (runs, _) in tuned.get(budget, {}).items()}  # fmt: skip
+        lines += ["| trial | design | delta params | score ×100 (seeds) | front | dominates beyond noise "
+                  "| dominated beyond noise by |", "|---:|---|---:|---:|---|---|---|"]
+        winners: list[str] = []
+        for d in sorted(designs(finals, study_objectives(record.spec_yaml)), key=lambda d: d.trial.delta_params):
+            params, published = d.trial.delta_params, preset_of(d.trial)
+            compared = {name: paired_comparison(d.seeds, seeds).verdict for name, (seeds, _) in presets.items()}
+            beats = [n for n, v in compared.items() if v == "better" and params <= presets[n][1]]
+            beaten = [n for n, v in compared.items() if v == "worse" and presets[n][1] <= params]
+            name = describe(d.trial.method) + (f" (= {published})" if published else "")
+            half = "" if d.interval.half_width is None else f" ± {100 * d.interval.half_width:.1f}"
+            lines.append(f"| {d.number} | {name} | {params:,} | {100 * d.score:.1f}{half} ({d.interval.n}) | "
+                         f"{'yes' if d.on_front else ''} | {', '.join(beats)} | {', '.join(beaten)} |")  # fmt: skip
+            if beats and not published:
+                winners.append(f"trial {d.number} ({', '.join(beats)})")
+        lines += ["", "Unpublished combinations that dominate a tuned published method beyond noise: "
+                  + ("; ".join(winners) if winners else "**none**")
+                  + f" (against {len(presets)} tuned presets of `{budget}`).", ""]  # fmt: skip
+    return lines
+
+
 def _preset_trials(by_method: dict[str, list[Any]], name: str) -> tuple[list[Any], str]:
     """The preset's default-rate trials, one per seed, and a note naming the other names they are
     stored under: the bench runs a method once, so a preset identical to a findings method
@@ -601,7 +654,7 @@ def _dominates(a: tuple[int, float], b: tuple[int, float]) -> bool:
 
 def free_space_section(storage: Any, url: str | None, study: str | None, task: str = "sst2") -> list[str]:
     if not url or not study:
-        return ["## 3. Free-space study", "", "Not run in this revision "
+        return ["## 3b. The previous round's free-space study", "", "Not run in this revision "
                 "(`deltaspace run examples/unified-view/free-space.yaml`, then re-run this script with "
                 "`--free-storage URL --free-study NAME`).", ""]
     from deltaspace.search.pareto import designs, pareto_front, study_objectives
@@ -613,7 +666,7 @@ def free_space_section(storage: Any, url: str | None, study: str | None, task: s
     searched = free_db.list_trials(study, status="complete")
     objectives = study_objectives(free_db.get_study(study).spec_yaml)
     by_method = collect(storage, f"unified-{task}")
-    lines = [f"## 3. The free space on {task}: study `{study}`", "",
+    lines = [f"## 3b. The previous round: the free space on {task}, study `{study}`", "",
              f"All four dimensions open (`examples/unified-view/free-space.yaml`): a bottleneck or low-rank "
              f"delta at any of its positions, sequential or parallel, composed by addition, scaling or a gate, "
              f"r from 4 to 256; optionally a prefix or multi-head adapter at the heads, and a bias or scaling "
@@ -881,6 +934,7 @@ def main() -> None:
     lines += budgets_section(findings_storage)
     lines += tuned_findings_section(findings_storage)
     lines += tuned_preset_section(findings_storage)
+    lines += promoted_free_space_section(findings_storage)
     lines += findings_section(storage, tasks)
     if tasks:
         lines += preset_section(storage, tasks[0])

@@ -175,7 +175,7 @@ def test_preset_table_finds_a_preset_stored_under_a_findings_name(results, tmp_p
 
 
 def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float], seeds: list[float] | None,
-              method_json: str = "{}") -> None:  # fmt: skip
+              method_json: str = "{}", params: int = 100) -> None:  # fmt: skip
     """A promoted findings study stored row by row: rung 0 at each rate (seed 0); the best rate's
     trial at the last rung with its per-seed scores (None: the last rung has not run yet)."""
     spec = f"name: {study}\ntask: {task}\nmodel: minilm\nsearch: {{promotion: {{rungs: [10, 30], eta: 4}}}}\n"
@@ -184,14 +184,14 @@ def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float]
         storage.start_trial(study, number, method_name=study.rsplit("-", 1)[1], method_json=method_json,
                             method_hash=f"{number:064d}", params={}, training={"lr": lr, "max_steps": 10}, seed=0,
                             worker_host="h", worker_pid=1)  # fmt: skip
-        storage.finish_rung(study, number, 0, 10, TrialResult(status="complete", score=score, delta_params=100,
+        storage.finish_rung(study, number, 0, 10, TrialResult(status="complete", score=score, delta_params=params,
                                                               percent=0.1))  # fmt: skip
     if seeds is None:
         return
     best = max(range(len(rates)), key=lambda i: list(rates.values())[i])
     metrics = {f"score_seed{i}": s for i, s in enumerate(seeds)}
     storage.finish_rung(study, best, 1, 30, TrialResult(status="complete", score=sum(seeds) / len(seeds),
-                                                        metrics=metrics, delta_params=100, percent=0.1))  # fmt: skip
+                                                        metrics=metrics, delta_params=params, percent=0.1))  # fmt: skip
 
 
 def test_tuned_findings_read_each_methods_promoted_winner(results, tmp_path):
@@ -318,3 +318,52 @@ def test_more_seeds_join_the_winner_only_at_its_rate_and_steps(results, tmp_path
     check_study(study_from_mapping(more))  # a study the product accepts as it is
     missing = findings.study_for("cola", "findings", "mam", {}, [1.0], [0, 1, 2])
     assert findings.more_seeds_study(url, missing, [3]) is None
+
+
+def _free_trial(storage: Storage, number: int, method_json: str, params: int, seeds: dict[int, float] | None) -> None:
+    """A trial of the promoted free-space study: rung 0, and the last rung on ``seeds`` (None: never got there)."""
+    storage.start_trial("free-space-cola", number, method_name="free", method_json=method_json,
+                        method_hash=f"{number:064d}", params={}, training={"lr_quantile": 0.5, "max_steps": 10},
+                        seed=0, worker_host="h", worker_pid=1)  # fmt: skip
+    storage.finish_rung("free-space-cola", number, 0, 10, TrialResult(status="complete", score=0.1,
+                                                                      delta_params=params, percent=0.1))  # fmt: skip
+    if seeds is not None:
+        metrics = {f"score_seed{k}": v for k, v in seeds.items()}
+        storage.finish_rung("free-space-cola", number, 1, 30,
+                            TrialResult(status="complete", score=sum(seeds.values()) / len(seeds), metrics=metrics,
+                                        delta_params=params, percent=0.1),
+                            training={"lr_quantile": 0.5, "max_steps": 30, "seeds": sorted(seeds)})  # fmt: skip
+
+
+def test_promoted_free_space_names_what_dominates_a_tuned_preset_beyond_noise(results, tmp_path):
+    from scipy import stats
+
+    storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
+    assert "Not run yet" in "\n".join(results.promoted_free_space_section(storage))
+    lora = preset("lora").canonical_json()
+    _promoted(storage, "presets-cola-lora", "cola", {1e-3: 0.2}, [0.30, 0.32, 0.34], lora)
+    vera = preset("vera").canonical_json()
+    _promoted(storage, "presets-cola-vera", "cola", {1e-2: 0.2}, [0.10, 0.10, 0.10], vera, params=40)
+    spec = "name: free-space-cola\ntask: cola\nmodel: minilm\nsearch: {promotion: {rungs: [10, 30], eta: 3}}\n"
+    storage.get_or_create_study("free-space-cola", spec)
+    small = json.dumps({"deltas": [{"form": "lokr", "position": "attn_out", "size": 4}]})
+    wide = json.dumps({"deltas": [{"form": "low_rank", "position": "ffn_in", "size": 256}]})
+    _free_trial(storage, 0, small, 50, {0: 0.40, 1: 0.42, 2: 0.44})  # +0.10 on every seed over lora, half its size
+    _free_trial(storage, 1, lora, 100, {0: 0.41, 1: 0.43, 2: 0.45})  # lora itself: published, named so
+    _free_trial(storage, 2, wide, 30, {0: 0.50, 1: 0.20, 2: 0.45})  # smaller, better mean than lora and vera:
+    # not beyond noise (against vera the interval is wider than its mean gap too)
+    _free_trial(storage, 3, small.replace("4", "8"), 60, None)  # stopped at rung 0: not listed
+    diffs = [0.50 - 0.30, 0.20 - 0.32, 0.45 - 0.34]
+    low, high = stats.t.interval(0.95, 2, loc=stats.tmean(diffs), scale=stats.sem(diffs))
+    assert low < 0 < high and stats.tmean(diffs) > 0
+    diffs = [0.50 - 0.10, 0.20 - 0.10, 0.45 - 0.10]
+    assert stats.t.interval(0.95, 2, loc=stats.tmean(diffs), scale=stats.sem(diffs))[0] < 0
+
+    page = "\n".join(results.promoted_free_space_section(storage))
+    assert "| 0 | lokr@attn_out r=4 | 50 | 42.0 ± " in page and "| yes | lora |  |" in page.split("| 0 |")[1]
+    row_1 = next(line for line in page.splitlines() if line.startswith("| 1 |"))
+    assert "(= lora)" in row_1 and row_1.endswith("| yes | lora |  |")  # published, so not a new winner
+    row_2 = next(line for line in page.splitlines() if line.startswith("| 2 |"))
+    assert row_2.startswith("| 2 | low_rank@ffn_in r=256 | 30 | 38.3 ± ") and row_2.endswith("| yes |  |  |")
+    assert "| 3 |" not in page
+    assert "beyond noise: trial 0 (lora) (against 2 tuned presets of `cola`)" in page
