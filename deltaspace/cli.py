@@ -6,6 +6,7 @@ them, so ``deltaspace --help`` stays fast; a test asserts it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -177,8 +178,11 @@ def count_command(
     console.print(f"trainable in total: {counts.trainable_params:,}")
 
 
+@functools.cache
 def _register_optional_commands() -> None:
-    """Commands contributed by later subpackages, each in its own small module."""
+    """Commands contributed by later subpackages, each in its own small module; once per process
+    (Typer appends on every registration, and rebuilds its click group from all of them on each
+    call: registered per call, the 1,000th in-process ``main`` of a test run took seconds)."""
     from . import cli_commands
 
     cli_commands.register(app)

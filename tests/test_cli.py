@@ -101,3 +101,21 @@ def test_import_and_help_stay_light() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
     result = run_cli("--help")
     assert result.returncode == 0 and "count" in result.stdout
+
+
+def test_commands_register_once_however_often_main_runs(capsys) -> None:
+    """Typer appends every registration and rebuilds its click group from all of them per call:
+    registering on each ``main`` made the 1,000th in-process call of a test run take seconds."""
+    for _ in range(3):
+        with pytest.raises(SystemExit):
+            cli.main(["db", "--help"])
+    commands, groups = len(cli.app.registered_commands), len(cli.app.registered_groups)
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert (len(cli.app.registered_commands), len(cli.app.registered_groups)) == (commands, groups)
+    names = [c.name or c.callback.__name__ for c in cli.app.registered_commands]
+    assert len(names) == len(set(names))  # no command registered twice
+    (db,) = [g for g in cli.app.registered_groups if g.name == "db"]
+    db_names = [c.name for c in db.typer_instance.registered_commands]
+    assert sorted(db_names) == ["compact", "delete", "upgrade"]
+    assert "compact" in capsys.readouterr().out
