@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +91,31 @@ def study_for(budget_name: str, set_name: str, method: str, arm: dict[str, Any],
     }  # fmt: skip
 
 
+@contextmanager
+def stored(storage_url: str) -> Iterator[Any]:
+    """The findings database read-only, or None where there is none yet (nothing ran)."""
+    from deltaspace.storage import Storage, StorageError
+
+    try:
+        storage = Storage(storage_url, read_only=True)
+    except StorageError:
+        yield None
+        return
+    try:
+        yield storage
+    finally:
+        storage.close()
+
+
 def more_seeds_study(storage_url: str, study: dict[str, Any], seeds: list[int]) -> dict[str, Any] | None:
     """``more-<study>``: the promoted study's winner on more ``seeds``, trained as its last rung
     trained them (its rate, the whole budget and schedule, the last weights, the whole split), so
     that ``make_results`` may pool them with the winner's seeds; None until the winner exists."""
     from make_results import promoted_winner
 
-    from deltaspace.storage import Storage, StorageError
-
-    try:
-        storage = Storage(storage_url, read_only=True)
-    except StorageError:
-        return None
-    try:
-        runs = promoted_winner(storage, study["name"]) if study["name"] in {s.name for s in storage.list_studies()} else []
-    finally:
-        storage.close()
+    with stored(storage_url) as storage:
+        names = set() if storage is None else {s.name for s in storage.list_studies()}
+        runs = promoted_winner(storage, study["name"]) if study["name"] in names else []
     if not runs:
         return None
     training = {k: v for k, v in study["training"].items() if k != "lr_quantile"}
@@ -119,16 +130,8 @@ def tuned_by_findings(storage_url: str, budget: str) -> dict[str, str]:
     preset table takes them from there: ``make_results.tuned_preset_runs``, one definition)."""
     from make_results import tuned_preset_runs
 
-    from deltaspace.storage import Storage, StorageError
-
-    try:
-        storage = Storage(storage_url, read_only=True)
-    except StorageError:  # no database yet: nothing tuned
-        return {}
-    try:
-        runs = tuned_preset_runs(storage).get(budget, {})
-    finally:
-        storage.close()
+    with stored(storage_url) as storage:
+        runs = {} if storage is None else tuned_preset_runs(storage).get(budget, {})
     return {name: study for name, (_, study) in runs.items() if study.startswith("findings-")}
 
 
