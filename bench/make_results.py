@@ -354,8 +354,10 @@ def findings_studies(storage: Any, set_name: str = "findings") -> dict[str, dict
     return dict(out)
 
 
-def _budget_task(storage: Any, budget: str, set_name: str = "findings") -> str:
-    study = next(s.name for s in storage.list_studies() if s.name.startswith(f"{set_name}-{budget}-"))
+def _budget_task(storage: Any, budget: str) -> str:
+    """The task of a budget, read from any of its findings or preset studies."""
+    study = next(s.name for s in storage.list_studies()
+                 if s.name.startswith((f"findings-{budget}-", f"presets-{budget}-")))  # fmt: skip
     return str(yaml.safe_load(storage.get_study(study).spec_yaml)["task"])
 
 
@@ -513,7 +515,7 @@ def tuned_preset_section(storage: Any) -> list[str]:
         return lines + ["No preset study has reached its last rung yet.", ""]
     for budget in sorted(per_budget):
         runs_of = per_budget[budget]
-        floor = majority_baseline(_budget_task(storage, budget, "presets"))
+        floor = majority_baseline(_budget_task(storage, budget))
         lines += [f"### {budget}" + ("" if floor is None else f" (majority class {100 * floor:.1f})"), "",
                   "| preset | delta params | % | score ×100 | lr | train ex/s | latency b1 ms | merges |",
                   "|---|---:|---:|---:|---:|---:|---:|---|"]

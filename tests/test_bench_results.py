@@ -367,3 +367,12 @@ def test_promoted_free_space_names_what_dominates_a_tuned_preset_beyond_noise(re
     assert row_2.startswith("| 2 | low_rank@ffn_in r=256 | 30 | 38.3 ± ") and row_2.endswith("| yes |  |  |")
     assert "| 3 |" not in page
     assert "beyond noise: trial 0 (lora) (against 2 tuned presets of `cola`)" in page
+
+
+def test_a_budget_with_only_findings_studies_gets_its_preset_table(results, tmp_path):
+    storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
+    pfeiffer = preset("pfeiffer").canonical_json()
+    _promoted(storage, "findings-cola-seq_adapter_ffn_r64", "cola", {1e-3: 0.2}, [0.20, 0.22, 0.24], pfeiffer)
+    page = "\n".join(results.tuned_preset_section(storage))
+    assert "### cola (majority class 0.0)" in page and "| pfeiffer (f) | 100 | 0.100 | 22.0 ± " in page
+    assert "| lora | | | not run | | | | yes |" in page
