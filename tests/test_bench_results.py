@@ -344,6 +344,8 @@ def test_promoted_free_space_names_what_dominates_a_tuned_preset_beyond_noise(re
     _promoted(storage, "presets-cola-lora", "cola", {1e-3: 0.2}, [0.30, 0.32, 0.34], lora)
     vera = preset("vera").canonical_json()
     _promoted(storage, "presets-cola-vera", "cola", {1e-2: 0.2}, [0.10, 0.10, 0.10], vera, params=40)
+    mam = preset("mam").canonical_json()  # stuck at the majority class (MCC 0): beating it is no finding
+    _promoted(storage, "presets-cola-mam", "cola", {1e-3: 0.0}, [0.0, 0.0, 0.0], mam, params=1_000)
     spec = "name: free-space-cola\ntask: cola\nmodel: minilm\nsearch: {promotion: {rungs: [10, 30], eta: 3}}\n"
     storage.get_or_create_study("free-space-cola", spec)
     small = json.dumps({"deltas": [{"form": "lokr", "position": "attn_out", "size": 4}]})
@@ -360,13 +362,15 @@ def test_promoted_free_space_names_what_dominates_a_tuned_preset_beyond_noise(re
     assert stats.t.interval(0.95, 2, loc=stats.tmean(diffs), scale=stats.sem(diffs))[0] < 0
 
     page = "\n".join(results.promoted_free_space_section(storage))
-    assert "| 0 | lokr@attn_out r=4 | 50 | 42.0 ± " in page and "| yes | lora |  |" in page.split("| 0 |")[1]
+    assert "| 0 | lokr@attn_out r=4 | 50 | 42.0 ± " in page and "| yes | lora, mam |  |" in page.split("| 0 |")[1]
     row_1 = next(line for line in page.splitlines() if line.startswith("| 1 |"))
-    assert "(= lora)" in row_1 and row_1.endswith("| yes | lora |  |")  # published, so not a new winner
+    assert "(= lora)" in row_1 and row_1.endswith("| yes | lora, mam |  |")  # published, so not a new winner
     row_2 = next(line for line in page.splitlines() if line.startswith("| 2 |"))
     assert row_2.startswith("| 2 | low_rank@ffn_in r=256 | 30 | 38.3 ± ") and row_2.endswith("| yes |  |  |")
     assert "| 3 |" not in page
-    assert "beyond noise: trial 0 (lora) (against 2 tuned presets of `cola`)" in page
+    assert ("beyond noise: trial 0 (lora) (against the 2 tuned presets of `cola` that learned the task; mam "
+            "stayed at the majority class, so dominating them is not counted)") in page
+    assert "trial 2" not in page.split("Unpublished combinations")[1]
 
 
 def test_a_budget_with_only_findings_studies_gets_its_preset_table(results, tmp_path):
