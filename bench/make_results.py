@@ -532,7 +532,8 @@ def tuned_preset_section(storage: Any) -> list[str]:
                          f"{lr_of(runs)} | {t.examples_per_second or 0:.0f} | {t.latency_ms_batch1 or 0:.1f} | {merges} |")  # fmt: skip
         lines.append("")
     hours, count = hours_of(storage, ("presets-",))
-    return lines + [f"Cost so far: {hours:.1f} machine hours (2 CPU cores) over {count} preset studies.", ""]
+    return lines + [f"Cost so far: {hours:.1f} machine hours (2 CPU cores) over {count} preset studies (the "
+                    "rows marked f cost nothing here: section 1 counts them).", ""]
 
 
 FREE_SPACE_PREFIX = "free-space-"  # examples/findings/free-space-<budget>.yaml
