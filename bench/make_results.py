@@ -121,8 +121,9 @@ def _seed_scores(trials: list[Any]) -> dict[int, float]:
 def _best(by_method: dict[str, list[Any]], names: list[str]) -> tuple[str, dict[int, float]]:
     """The method (or learning-rate variant) with the best mean among ``names`` and its scores by seed."""
     runs = [(v, _seed_scores(by_method.get(v, []))) for n in names for v in variants(by_method, n)]
-    # a rate tried on one seed only (a sweep point) never outranks one run on every seed
-    return max(runs, key=lambda r: (len(r[1]), statistics.fmean(r[1].values())) if r[1] else (0, -1.0))
+    # a rate tried on one seed only (a sweep point) never outranks one run on several seeds; among
+    # those, the best mean wins however many seeds each has (--more-seeds must not decide the pick)
+    return max(runs, key=lambda r: (len(r[1]) > 1, statistics.fmean(r[1].values())) if r[1] else (False, -1.0))
 
 
 def _steps(by_method: dict[str, list[Any]]) -> str:

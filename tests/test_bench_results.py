@@ -380,3 +380,16 @@ def test_a_budget_with_only_findings_studies_gets_its_preset_table(results, tmp_
     page = "\n".join(results.tuned_preset_section(storage))
     assert "### cola (majority class 0.0)" in page and "| pfeiffer (f) | 100 | 0.100 | 22.0 ± " in page
     assert "| lora | | | not run | | | | yes |" in page
+
+
+def test_the_best_of_a_group_is_its_best_mean_however_many_seeds_it_ran(results):
+    from types import SimpleNamespace
+
+    def runs(*scores):
+        return [SimpleNamespace(seed=i, score=s) for i, s in enumerate(scores)]
+
+    by_method = {"pa_attn_r5": runs(0.16, 0.15, 0.19, 0.14, 0.09),  # 5 seeds (--more-seeds), mean 0.146
+                 "pa_ffn_r5": runs(0.16, 0.17, 0.14),  # 3 seeds, mean 0.157
+                 "pa_ffn_r5@lr0.01": runs(0.90)}  # a one-seed sweep point never outranks them  # fmt: skip
+    name, seeds = results._best(by_method, ["pa_attn_r5", "pa_ffn_r5"])
+    assert name == "pa_ffn_r5" and seeds == {0: 0.16, 1: 0.17, 2: 0.14}
