@@ -1,10 +1,11 @@
-"""``Storage.compact``: drop the promotion states nothing will resume, then give the space back.
+"""`drop_spent_states` and `vacuum` (``deltaspace db compact``): drop the promotion states nothing
+will resume, then give the space back.
 
 A rung's saved loop state (weights, optimiser moments, schedule, random generators) is needed by
 exactly one later run: the same trial's next rung. Once that rung is complete, or the decision
 for it passed the trial over, the state is spent. `finish_rung` and `decide_promotion` drop spent
 states as they go; databases written before they did (or by a worker killed between the two)
-still hold them, and a findings database grew to 190 MB that way. SQL does not shrink a file by
+still hold them, and a database of a few promoted studies grows by hundreds of MB that way. SQL does not shrink a file by
 deleting rows, so this also runs VACUUM: outside a transaction, which both SQLite and PostgreSQL
 require.
 """
@@ -61,9 +62,8 @@ class CompactMethods:
             path = sqlite_file(url)
             if path is None:
                 return
-            connection = sqlite3.connect(
-                path, isolation_level=None
-            )  # autocommit: VACUUM refuses a transaction
+            # autocommit: VACUUM refuses to run inside a transaction
+            connection = sqlite3.connect(path, isolation_level=None)
             try:
                 connection.execute("VACUUM")
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -74,8 +74,8 @@ class RungMethods:
         row's result (its score, costs, curve and, when given, ``training`` identity): a trial
         shows its highest rung, with ``weights_path`` when its weights were kept. A failed higher
         rung leaves the trial row as the rung below left it and keeps that rung's state for the
-        retry; a complete one drops it (a state is ~4 bytes per trainable value, times three with
-        Adam's moments: kept for every trial, they grew a findings database to 190 MB)."""
+        retry; a complete one drops it (a state holds every trainable value three times, with
+        Adam's moments: kept for every trial, they swell the database)."""
         now = rows.utcnow()
         with self._write.begin() as s:
             trial, row = _rung_row(s, study_name, number, rung, lock=True)
