@@ -496,6 +496,13 @@ def tuned_preset_runs(storage: Any) -> dict[str, dict[str, tuple[list[SeedRun], 
     return dict(out)
 
 
+def _train_seconds(trial: Any) -> str:
+    """The whole budget on one seed at the trial's measured throughput: a promoted trial's own
+    ``train_seconds`` covers its seeds and resumes from the rung below, so it is not that time."""
+    rate, steps, batch = trial.examples_per_second, trial.training.get("max_steps"), trial.training.get("batch_size")
+    return f"{steps * batch / rate:.0f}" if rate and steps and batch else "–"
+
+
 def tuned_preset_section(storage: Any) -> list[str]:
     """Every preset at its own tuned rate, per budget where ``bench/findings.py --set presets`` ran
     or a findings study tuned it."""
@@ -508,7 +515,8 @@ def tuned_preset_section(storage: Any) -> list[str]:
              "`python bench/findings.py --task BUDGET --set presets`: each preset at its published size, the best "
              "of four rates of its own range (a third of the budget, seed 0), then the whole budget on 3 seeds. "
              "Score: mean ×100 ± the half-width of its 95% Student-t interval over the seeds. Train examples/s: "
-             "the training loop's throughput (2 threads; a busy machine lowers it). Latency: inference with the "
+             "the training loop's throughput (2 threads; a busy machine lowers it); train s: the whole budget on one "
+             "seed at that throughput (optimiser steps × batch ÷ examples/s, evaluation not counted). Latency: inference with the "
              "delta in place, batch 1, ms per call. Merges: the delta folds into the weights (no extra latency "
              "once merged, `deltaspace export --format merged`). A preset that a findings study tuned unchanged "
              "is taken from it (marked f: pfeiffer is the sequential FFN adapter r=64) and not run again.", ""]
@@ -518,19 +526,20 @@ def tuned_preset_section(storage: Any) -> list[str]:
         runs_of = per_budget[budget]
         floor = majority_baseline(_budget_task(storage, budget))
         lines += [f"### {budget}" + ("" if floor is None else f" (majority class {100 * floor:.1f})"), "",
-                  "| preset | delta params | % | score ×100 | lr | train ex/s | latency b1 ms | merges |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+                  "| preset | delta params | % | score ×100 | lr | train ex/s | train s | latency b1 ms | merges |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name in preset_names():
             runs, source = runs_of.get(name, ([], ""))
             merges = "yes" if not merge_problems(preset(name).deltas) else "no"
             if not runs:
-                lines.append(f"| {name} | | | not run | | | | {merges} |")
+                lines.append(f"| {name} | | | not run | | | | | {merges} |")
                 continue
             interval, t = seed_interval([100 * r.score for r in runs]), runs[0].trial
             half = "" if interval.half_width is None else f" ± {interval.half_width:.1f}"
             shown = f"{name} (f)" if source.startswith("findings-") else name
             lines.append(f"| {shown} | {t.delta_params:,} | {t.percent:.3f} | {interval.mean:.1f}{half} ({len(runs)}) | "
-                         f"{lr_of(runs)} | {t.examples_per_second or 0:.0f} | {t.latency_ms_batch1 or 0:.1f} | {merges} |")  # fmt: skip
+                         f"{lr_of(runs)} | {t.examples_per_second or 0:.0f} | {_train_seconds(t)} | "
+                         f"{t.latency_ms_batch1 or 0:.1f} | {merges} |")  # fmt: skip
         lines.append("")
     hours, count = hours_of(storage, ("presets-",))
     return lines + [f"Cost so far: {hours:.1f} machine hours (2 CPU cores) over {count} preset studies (the "

@@ -175,14 +175,14 @@ def test_preset_table_finds_a_preset_stored_under_a_findings_name(results, tmp_p
 
 
 def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float], seeds: list[float] | None,
-              method_json: str = "{}", params: int = 100) -> None:  # fmt: skip
+              method_json: str = "{}", params: int = 100, examples_per_second: float | None = None) -> None:  # fmt: skip
     """A promoted findings study stored row by row: rung 0 at each rate (seed 0); the best rate's
     trial at the last rung with its per-seed scores (None: the last rung has not run yet)."""
     spec = f"name: {study}\ntask: {task}\nmodel: minilm\nsearch: {{promotion: {{rungs: [10, 30], eta: 4}}}}\n"
     storage.get_or_create_study(study, spec)
     for number, (lr, score) in enumerate(rates.items()):
         storage.start_trial(study, number, method_name=study.rsplit("-", 1)[1], method_json=method_json,
-                            method_hash=f"{number:064d}", params={}, training={"lr": lr, "max_steps": 10}, seed=0,
+                            method_hash=f"{number:064d}", params={}, training={"lr": lr, "max_steps": 10, "batch_size": 4}, seed=0,
                             worker_host="h", worker_pid=1)  # fmt: skip
         storage.finish_rung(study, number, 0, 10, TrialResult(status="complete", score=score, delta_params=params,
                                                               percent=0.1))  # fmt: skip
@@ -190,8 +190,10 @@ def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float]
         return
     best = max(range(len(rates)), key=lambda i: list(rates.values())[i])
     metrics = {f"score_seed{i}": s for i, s in enumerate(seeds)}
-    storage.finish_rung(study, best, 1, 30, TrialResult(status="complete", score=sum(seeds) / len(seeds),
-                                                        metrics=metrics, delta_params=params, percent=0.1))  # fmt: skip
+    training = {"lr": list(rates)[best], "max_steps": 30, "batch_size": 4}  # the last rung's, as the runner stores
+    result = TrialResult(status="complete", score=sum(seeds) / len(seeds), metrics=metrics, delta_params=params,
+                         percent=0.1, train_examples_per_second=examples_per_second or 0.0)  # fmt: skip
+    storage.finish_rung(study, best, 1, 30, result, training=training)
 
 
 def test_tuned_findings_read_each_methods_promoted_winner(results, tmp_path):
@@ -230,11 +232,13 @@ def test_tuned_preset_table_quotes_the_seed_interval_and_merging(results, tmp_pa
     from scipy import stats
 
     storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
-    _promoted(storage, "presets-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.30, 0.32, 0.34])
+    _promoted(storage, "presets-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.30, 0.32, 0.34],
+              examples_per_second=8.0)
     page = "\n".join(results.tuned_preset_section(storage))
     half = stats.t.ppf(0.975, 2) * 2.0 / 3**0.5  # std of 30, 32, 34 is 2.0
-    assert f"| lora | 100 | 0.100 | 32.0 ± {half:.1f} (3) | 0.001 | 0 | 0.0 | yes |" in page
-    assert "| prefix | | | not run | | | | no |" in page  # prefixes cannot fold into a weight
+    train_s = 30 * 4 / 8.0  # the last rung's 30 steps of batch 4 at 8 examples/s, one seed
+    assert f"| lora | 100 | 0.100 | 32.0 ± {half:.1f} (3) | 0.001 | 8 | {train_s:.0f} | 0.0 | yes |" in page
+    assert "| prefix | | | not run | | | | | no |" in page  # prefixes cannot fold into a weight
     assert "### cola (majority class 0.0)" in page
 
 
@@ -292,8 +296,8 @@ def test_more_seeds_join_the_winner_only_at_its_rate_and_steps(results, tmp_path
     _promoted(storage, "findings-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.30, 0.32, 0.34])
     _promoted(storage, "findings-cola-prefix", "cola", {1e-2: 0.1}, [0.10, 0.10, 0.10])
     storage.get_or_create_study("more-findings-cola-lora", "name: more\n")
-    for number, (lr, steps, scores) in enumerate([(1e-3, 10, {3: 0.36, 4: 0.38}), (1e-4, 10, {5: 0.9}),
-                                                  (1e-3, 99, {6: 0.9}), (1e-3, 10, {2: 0.9})]):  # fmt: skip
+    for number, (lr, steps, scores) in enumerate([(1e-3, 30, {3: 0.36, 4: 0.38}), (1e-4, 30, {5: 0.9}),
+                                                  (1e-3, 99, {6: 0.9}), (1e-3, 30, {2: 0.9})]):  # fmt: skip
         storage.start_trial("more-findings-cola-lora", number, method_name="lora", method_json="{}",
                             method_hash=f"{number:064d}", params={}, training={"lr": lr, "max_steps": steps},
                             seed=min(scores), worker_host="h", worker_pid=1)  # fmt: skip
@@ -311,7 +315,7 @@ def test_more_seeds_join_the_winner_only_at_its_rate_and_steps(results, tmp_path
     assert more["name"] == "more-findings-cola-lora" and more["seeds"] == [3, 4]
     assert more["training"]["lr"] == 1e-3 and more["training"]["keep_best"] is False
     assert "lr_quantile" not in more["training"] and "promotion" not in more["search"]
-    assert more["budget"] == {"max_steps": 10, "n_trials": 1}
+    assert more["budget"] == {"max_steps": 30, "n_trials": 1}  # the last rung's steps
     from deltaspace.search.validate import check_study
     from deltaspace.space.study import study_from_mapping
 
@@ -379,7 +383,7 @@ def test_a_budget_with_only_findings_studies_gets_its_preset_table(results, tmp_
     _promoted(storage, "findings-cola-seq_adapter_ffn_r64", "cola", {1e-3: 0.2}, [0.20, 0.22, 0.24], pfeiffer)
     page = "\n".join(results.tuned_preset_section(storage))
     assert "### cola (majority class 0.0)" in page and "| pfeiffer (f) | 100 | 0.100 | 22.0 ± " in page
-    assert "| lora | | | not run | | | | yes |" in page
+    assert "| lora | | | not run | | | | | yes |" in page
 
 
 def test_the_best_of_a_group_is_its_best_mean_however_many_seeds_it_ran(results):
