@@ -175,7 +175,7 @@ def test_preset_table_finds_a_preset_stored_under_a_findings_name(results, tmp_p
 
 
 def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float], seeds: list[float] | None,
-              method_json: str = "{}", params: int = 100, examples_per_second: float | None = None) -> None:  # fmt: skip
+              method_json: str = "{}", params: int = 100, examples_per_second: float = 0.0) -> None:  # fmt: skip
     """A promoted findings study stored row by row: rung 0 at each rate (seed 0); the best rate's
     trial at the last rung with its per-seed scores (None: the last rung has not run yet)."""
     spec = f"name: {study}\ntask: {task}\nmodel: minilm\nsearch: {{promotion: {{rungs: [10, 30], eta: 4}}}}\n"
@@ -192,7 +192,7 @@ def _promoted(storage: Storage, study: str, task: str, rates: dict[float, float]
     metrics = {f"score_seed{i}": s for i, s in enumerate(seeds)}
     training = {"lr": list(rates)[best], "max_steps": 30, "batch_size": 4}  # the last rung's, as the runner stores
     result = TrialResult(status="complete", score=sum(seeds) / len(seeds), metrics=metrics, delta_params=params,
-                         percent=0.1, train_examples_per_second=examples_per_second or 0.0)  # fmt: skip
+                         percent=0.1, train_examples_per_second=examples_per_second)  # fmt: skip
     storage.finish_rung(study, best, 1, 30, result, training=training)
 
 
