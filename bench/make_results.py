@@ -16,7 +16,7 @@ import json
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -56,47 +56,62 @@ def _scores(trials: list[Any]) -> list[float]:
     return [t.score for t in trials if t.score is not None]
 
 
-def majority_baseline(task: str) -> float | None:
-    """The primary score of always predicting the most frequent validation label: the floor a
-    method must clear before it can be said to have learned the task at all."""
+def majority_metrics(task: str) -> dict[str, float]:
+    """Every metric of always predicting the most frequent validation label (empty where the
+    task is not classification or its data is missing)."""
     from deltaspace.trainers.metrics import COMBINED, compute_metrics
     from deltaspace.trainers.tasks import get_task
 
     spec = get_task(task)
     path = DATA / task / spec.splits.validation  # mnli: the held-out slice of train
     if not path.exists() or spec.kind != "classification":
-        return None
+        return {}
     labels = [json.loads(line)[spec.label_field] for line in path.read_text().splitlines() if line]
     most_common = Counter(labels).most_common(1)[0][0]
     names = list(spec.metrics) + ([COMBINED] if spec.primary_metric == COMBINED else [])
-    return compute_metrics(names, [most_common] * len(labels), labels)[spec.primary_metric]
+    return compute_metrics(names, [most_common] * len(labels), labels)
 
 
-def verdict(a: dict[int, float], b: dict[int, float], floor: float | None) -> tuple[str, str]:
-    """(short, long) verdict on 'a beats b' (scores by seed) from the paired difference over the
-    seeds both ran and its 95% t-interval (`deltaspace.stats.paired_comparison`), and the floor."""
+def majority_baseline(task: str) -> float | None:
+    """The primary score of always predicting the most frequent validation label: the floor a
+    method must clear before it can be said to have learned the task at all."""
+    from deltaspace.trainers.tasks import get_task
+
+    return majority_metrics(task).get(get_task(task).primary_metric)
+
+
+class Verdict(NamedTuple):
+    short: str  # reproduced, **reversed**, within noise, not reproduced, no verdict, …
+    long: str  # the sentence with the scores
+    numbers: str = ""  # "+1.0 [-0.5, +2.5]": the paired difference and its 95% interval, ×100
+
+
+def verdict(a: dict[int, float], b: dict[int, float], floor: float | None) -> Verdict:
+    """The verdict on 'a beats b' (scores by seed) from the paired difference over the seeds both
+    ran and its 95% t-interval (`deltaspace.stats.paired_comparison`), and the floor."""
     from deltaspace.stats import paired_comparison
 
     if not a or not b:
-        return "not run", "not run"
+        return Verdict("not run", "not run")
     ma, mb = statistics.fmean(a.values()), statistics.fmean(b.values())
     if floor is not None and 100 * (max(ma, mb) - floor) < LEARNED_MARGIN:
-        return "no verdict", (f"no verdict: neither side learned the task at this budget (both at the "
-                              f"majority-class score {100 * floor:.1f})")
+        return Verdict("no verdict", (f"no verdict: neither side learned the task at this budget (both at the "
+                                      f"majority-class score {100 * floor:.1f})"))
     paired = paired_comparison(a, b)
     if paired.n < 2 or paired.low is None or paired.high is None:
         gap = 100 * (ma - mb)
         short = "same direction (1 seed)" if gap > 0 else "opposite (1 seed)"
-        return short, f"{short}: {gap:+.1f} points; not a reproduction until 3 seeds run"
+        return Verdict(short, f"{short}: {gap:+.1f} points; not a reproduction until 3 seeds run", f"{gap:+.1f}")
     gap, low, high = 100 * (paired.difference or 0.0), 100 * paired.low, 100 * paired.high
+    numbers = f"{gap:+.1f} [{low:+.1f}, {high:+.1f}]"
     why = f"{gap:+.1f} points, 95% interval of the paired difference [{low:+.1f}, {high:+.1f}] (n={paired.n} seeds)"
     if paired.verdict == "better":
-        return "reproduced", f"reproduced: {why}"
+        return Verdict("reproduced", f"reproduced: {why}", numbers)
     if paired.verdict == "worse":
-        return "**reversed**", f"**not reproduced, reversed**: {why}"
+        return Verdict("**reversed**", f"**not reproduced, reversed**: {why}", numbers)
     if gap > 0:
-        return "within noise", f"same direction but within noise: {why}"
-    return "not reproduced", f"**not reproduced** (within noise): {why}"
+        return Verdict("within noise", f"same direction but within noise: {why}", numbers)
+    return Verdict("not reproduced", f"**not reproduced** (within noise): {why}", numbers)
 
 
 def variants(by_method: dict[str, list[Any]], name: str) -> list[str]:
@@ -152,6 +167,7 @@ def budgets_section(storage: Any) -> list[str]:
     rows: dict[str, dict[str, dict[tuple[int, float], list[tuple[float, bool]]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list)))  # fmt: skip
     tasks: dict[str, str] = {}
+    best_run: dict[str, Any] = {}  # per budget row, its best seed-0 run (its metrics one by one)
     for summary in storage.list_studies():
         if not summary.name.startswith(("budget-", "tune-", "intermediate-")):
             continue
@@ -163,6 +179,8 @@ def budgets_section(storage: Any) -> list[str]:
                 key = (int(t.training.get("max_steps") or 0), float(t.training["lr"]))
                 frozen = t.method_name != "full" and not t.training.get("pooler_trains") and spec["model"] == "minilm"
                 rows[label][t.method_name][key].append((t.score, frozen))
+                if label not in best_run or t.score > best_run[label].score:
+                    best_run[label] = t
     tuned = {b: m["lora"] for b, m in findings_studies(storage).items() if "lora" in m}
     lines = ["## 0. Budgets: is each task learned?", "",
              "Full fine-tuning and LoRA (r=8 on W_q, W_v) at each learning rate tried, seed 0, at the budget "
@@ -201,8 +219,28 @@ def budgets_section(storage: Any) -> list[str]:
         gap = f"{100 * best:.1f}" + ("" if floor is None or tasks[label] == "cola" else f" (+{100 * (best - floor):.1f})")
         lines.append(f"| {label} | {'/'.join(map(str, steps))} | {majority} | {cell(by_method['full']) or '–'} | "
                      f"{cell(by_method['lora']) or '–'} | {lora_cell} | {gap} | {learned} |")  # fmt: skip
+    lines += _combined_breakdown(best_run, tasks)
     hours, count = hours_of(storage, ("budget-", "tune-", "intermediate-"))
     return lines + ["", f"Cost: {hours:.1f} machine hours (2 CPU cores) over these {count} studies.", ""]
+
+
+def _combined_breakdown(best_run: dict[str, Any], tasks: dict[str, str]) -> list[str]:
+    """Where the score averages several metrics (MRPC: accuracy and F1), the best run's metrics one by
+    one beside the majority class's: the bar above is on the average, whose floor F1 lifts."""
+    from deltaspace.trainers.metrics import COMBINED
+    from deltaspace.trainers.tasks import get_task
+
+    lines = []
+    for label, run in best_run.items():
+        spec = get_task(tasks[label])
+        floor = majority_metrics(tasks[label])
+        if spec.primary_metric != COMBINED or not floor:
+            continue
+        parts = ", ".join(f"{name} {100 * run.metrics[name]:.1f} (majority class {100 * floor[name]:.1f}, "
+                          f"{100 * (run.metrics[name] - floor[name]):+.1f})" for name in spec.metrics if name in run.metrics)  # fmt: skip
+        lines.append(f"- {label}: the score is the mean of {' and '.join(spec.metrics)}; its best run "
+                     f"({run.method_name}, {run.training.get('max_steps')} steps, lr {run.training['lr']:.2g}): {parts}.")
+    return [""] + lines if lines else []
 
 
 def study_hours(storage: Any, study: str) -> float:
@@ -270,7 +308,7 @@ def findings_section(storage: Any, tasks: list[str]) -> list[str]:
         details.append("")
         for task in tasks:
             (won_name, won), (lost_name, lost) = _best(per_task[task], winners), _best(per_task[task], losers)
-            short, long = verdict(won, lost, floors[task])
+            short, long, _ = verdict(won, lost, floors[task])
             shorts.append(short)
             details.append(f"- {task}: best of the first group {won_name}, of the second {lost_name}: {long}")
         details.append("")
@@ -373,7 +411,9 @@ def tuned_findings_section(storage: Any) -> list[str]:
              "method has left the majority class, so every rate ties); the best rate (the last table) trains the "
              "whole budget (section 0) on seeds 0, 1 and 2. A "
              "verdict needs every method of both groups run; it says 'reproduced' only when the 95% t-interval of "
-             "the paired seed difference excludes zero. Cells: score ×100, mean ± std over 3 seeds, the rate.", ""]
+             "the paired seed difference excludes zero ('reversed' when it lies below zero). Summary cells: the verdict, "
+             "then the paired difference (first group's best minus second group's best, points ×100) and its 95% "
+             "interval. Method cells: score ×100, mean ± std over 3 seeds, the rate.", ""]
     if not per_budget:
         return lines + ["No findings study has reached its last rung yet.", ""]
     budgets = sorted(per_budget)
@@ -399,9 +439,9 @@ def tuned_findings_section(storage: Any) -> list[str]:
                 shorts.append(f"{len(missing)} of {len(winners + losers)} to run")
                 continue
             (won_name, won), (lost_name, lost) = _best(per_budget[b], winners), _best(per_budget[b], losers)
-            short, long = verdict(won, lost, floors[b])
-            shorts.append(short)
-            details.append(f"- {b}: best of the first group {won_name}, of the second {lost_name}: {long}")
+            judged = verdict(won, lost, floors[b])
+            shorts.append(f"{judged.short}: {judged.numbers}" if judged.numbers else judged.short)
+            details.append(f"- {b}: best of the first group {won_name}, of the second {lost_name}: {judged.long}")
         details.append("")
         lines.append(f"| {title} | " + " | ".join(shorts) + " |")
     details += rate_choices(storage, "findings", per_budget)
