@@ -168,6 +168,7 @@ def budgets_section(storage: Any) -> list[str]:
         lambda: defaultdict(lambda: defaultdict(list)))  # fmt: skip
     tasks: dict[str, str] = {}
     best_run: dict[str, Any] = {}  # per budget row, its best seed-0 run (its metrics one by one)
+    curves: list[tuple[str, Any]] = []  # runs scored along the way (eval_every): their learning curves
     for summary in storage.list_studies():
         if not summary.name.startswith(("budget-", "tune-", "intermediate-")):
             continue
@@ -181,6 +182,8 @@ def budgets_section(storage: Any) -> list[str]:
                 rows[label][t.method_name][key].append((t.score, frozen))
                 if label not in best_run or t.score > best_run[label].score:
                     best_run[label] = t
+                if t.result is not None and len(t.result.eval_curve) > 2:
+                    curves.append((label, t))
     tuned = {b: m["lora"] for b, m in findings_studies(storage).items() if "lora" in m}
     lines = ["## 0. Budgets: is each task learned?", "",
              "Full fine-tuning and LoRA (r=8 on W_q, W_v) at each learning rate tried, seed 0, at the budget "
@@ -220,6 +223,11 @@ def budgets_section(storage: Any) -> list[str]:
         lines.append(f"| {label} | {'/'.join(map(str, steps))} | {majority} | {cell(by_method['full']) or '–'} | "
                      f"{cell(by_method['lora']) or '–'} | {lora_cell} | {gap} | {learned} |")  # fmt: skip
     lines += _combined_breakdown(best_run, tasks)
+    for label, run in curves:
+        points = run.result.eval_curve
+        lines.append(f"- {label}, {run.method_name} for {run.training.get('max_steps')} steps at lr "
+                     f"{run.training['lr']:.2g}: the validation score every {points[0].step} steps (a learning curve; "
+                     f"the row quotes the last step): " + ", ".join(f"{100 * p.score:.1f}" for p in points) + ".")  # fmt: skip
     hours, count = hours_of(storage, ("budget-", "tune-", "intermediate-"))
     return lines + ["", f"Cost: {hours:.1f} machine hours (2 CPU cores) over these {count} studies.", ""]
 

@@ -12,7 +12,7 @@ import pytest
 
 from deltaspace.space import preset, preset_names
 from deltaspace.storage import Storage
-from deltaspace.trainers.result import TrialResult
+from deltaspace.trainers.result import EvalPoint, TrialResult
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -413,8 +413,10 @@ def test_budget_rows_judge_learned_and_break_an_averaged_score_down(results, tmp
             storage.start_trial(study, number, method_name=method, method_json="{}", method_hash=f"{number:064d}",
                                 params={}, training={"lr": lr, "max_steps": steps}, seed=0, worker_host="h", worker_pid=1)
             metrics = {"accuracy": accuracy, "f1": f1, "combined": (accuracy + f1) / 2}
+            curve = [EvalPoint(step=step, score=score) for step, score in [(115, 0.8), (230, 0.84), (345, 0.82)]]
             storage.finish_trial(study, number, TrialResult(status="complete", score=(accuracy + f1) / 2,
-                                                            metrics=metrics, delta_params=1, percent=0.1))
+                                                            metrics=metrics, delta_params=1, percent=0.1,
+                                                            eval_curve=curve if steps == 1150 else curve[-1:]))
     page = "\n".join(results.budgets_section(storage))
     labels = _labels("mrpc")
     p = sum(labels) / len(labels)  # the majority class is 1: accuracy p, F1 2p/(1+p)
@@ -426,3 +428,6 @@ def test_budget_rows_judge_learned_and_break_an_averaged_score_down(results, tmp
     assert (f"- mrpc: the score is the mean of f1 and accuracy; its best run (lora, 1150 steps, lr 0.0032): "
             f"f1 88.0 (majority class {100 * 2 * p / (1 + p):.1f}, {100 * (0.88 - 2 * p / (1 + p)):+.1f}), "
             f"accuracy 85.0 (majority class {100 * p:.1f}, {100 * (0.85 - p):+.1f}).") in page
+    assert ("- mrpc, lora for 1150 steps at lr 0.0032: the validation score every 115 steps (a learning curve; "
+            "the row quotes the last step): 80.0, 84.0, 82.0.") in page
+    assert "- mrpc, full for 345" not in page  # one point is no curve
