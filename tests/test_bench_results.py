@@ -431,3 +431,25 @@ def test_budget_rows_judge_learned_and_break_an_averaged_score_down(results, tmp
     assert ("- mrpc, lora for 1150 steps at lr 0.0032: the validation score every 115 steps (a learning curve; "
             "the row quotes the last step): 80.0, 84.0, 82.0.") in page
     assert "- mrpc, full for 345" not in page  # one point is no curve
+
+
+@pytest.mark.skipif(not (DATA / "rte").exists(), reason="needs ../shared/data")
+def test_a_budget_is_learned_by_its_best_tuned_method(results, tmp_path):
+    """The learned bar is the best method's: a preset tuned on the budget (3 seeds) that clears the
+    majority class by 10 points makes the row 'learned' where full fine-tuning and LoRA do not."""
+    storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
+    storage.get_or_create_study("budget-rte", "name: budget-rte\ntask: rte\nmodel: minilm\n")
+    storage.start_trial("budget-rte", 0, method_name="full", method_json="{}", method_hash="0" * 64, params={},
+                        training={"lr": 2e-5, "max_steps": 234}, seed=0, worker_host="h", worker_pid=1)
+    storage.finish_trial("budget-rte", 0, TrialResult(status="complete", score=0.55, delta_params=1, percent=100.0))
+    _promoted(storage, "findings-rte-lora", "rte", {1e-3: 0.5, 3e-3: 0.55}, [0.60, 0.62, 0.64])
+    _promoted(storage, "presets-rte-unipelt", "rte", {1e-3: 0.56, 3e-3: 0.5}, [0.66, 0.64, 0.65])
+    labels = _labels("rte")
+    floor = max(sum(labels), len(labels) - sum(labels)) / len(labels)  # accuracy of the majority class
+    row = next(line for line in "\n".join(results.budgets_section(storage)).splitlines() if line.startswith("| rte |"))
+    assert "| 0.003: 62.0 ± 2.0 | unipelt (lr 0.001): 65.0 ± 1.0 |" in row
+    assert row.endswith(f"| 65.0 (+{100 * (0.65 - floor):.1f}) | yes |")  # 65.0 vs 52.7; full's 55.0 alone is not
+
+    storage.delete_study("presets-rte-unipelt")
+    row = next(line for line in "\n".join(results.budgets_section(storage)).splitlines() if line.startswith("| rte |"))
+    assert row.endswith(f"| lora (lr 0.003): 62.0 ± 2.0 | 62.0 (+{100 * (0.62 - floor):.1f}) | **no** |")
