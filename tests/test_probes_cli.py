@@ -276,6 +276,7 @@ def test_sigterm_fails_the_running_trial_and_queues_it_again(tmp_path: Path) -> 
     from search_support import make_sst2, make_tiny_model, write_study
 
     from deltaspace.storage import Storage
+    from deltaspace.storage.errors import StorageError
 
     model, data = make_tiny_model(tmp_path / "model"), make_sst2(tmp_path / "data")
     body = study_dict("term", model, data, budget={"n_trials": 2, "max_steps": 1_000_000},
@@ -287,7 +288,11 @@ def test_sigterm_fails_the_running_trial_and_queues_it_again(tmp_path: Path) -> 
     storage, deadline = None, time.monotonic() + 180
     while time.monotonic() < deadline:
         if (tmp_path / "ds.db").exists():
-            storage = storage or Storage(url, read_only=True)
+            try:  # the file exists a moment before the worker has created its tables
+                storage = storage or Storage(url, read_only=True)
+            except StorageError:
+                time.sleep(0.3)
+                continue
             if "term" in [s.name for s in storage.list_studies()] and storage.list_trials("term", "running"):
                 break
         time.sleep(0.3)
