@@ -374,8 +374,12 @@ def rung0_scores(storage: Any, study: str) -> dict[float, float]:
 
 def rate_choices(storage: Any, set_name: str, per_budget: dict[str, dict[str, list[SeedRun]]]) -> list[str]:
     """Per budget and method, the score of each rate at the first rung and the one promoted (bold);
-    'tie' when another rate scored the same, so that the choice said nothing."""
+    'tie' when another rate scored the same, so that the choice said nothing; 'lowest' or 'highest'
+    when it won at the edge of the rates tried, so that the best rate may lie beyond them."""
     lines = ["### The rates each method chose between (first rung, seed 0; the promoted one bold)", "",
+             "'tie': another rate scored the same, so the choice said nothing; 'lowest tried' or 'highest tried': "
+             "the promoted rate is at the edge of the grid, so the method's best rate may lie beyond it (the "
+             "grid's lowest point is its range's quantile 0.25, so the range itself reaches lower).", "",
              "| budget | method | learning rate: score ×100 | |", "|---|---|---|---|"]
     for budget in sorted(per_budget):
         for method, runs in per_budget[budget].items():
@@ -383,9 +387,20 @@ def rate_choices(storage: Any, set_name: str, per_budget: dict[str, dict[str, li
             chosen = float(runs[0].training.get("lr", 0.0))
             cells = ", ".join((f"**{lr:.2g}: {100 * v:.1f}**" if lr == chosen else f"{lr:.2g}: {100 * v:.1f}")
                               for lr, v in sorted(scores.items()))  # fmt: skip
-            tie = sum(v == scores.get(chosen) for v in scores.values()) > 1
-            lines.append(f"| {budget} | {method} | {cells} | {'tie' if tie else ''} |")
+            lines.append(f"| {budget} | {method} | {cells} | {_rate_choice_note(scores, chosen)} |")
     return lines + [""]
+
+
+def _rate_choice_note(scores: dict[float, float], chosen: float) -> str:
+    """'tie' when another rate scored as the promoted one did; else 'lowest tried' or 'highest tried'
+    when the promoted rate is the grid's edge; else nothing."""
+    if sum(v == scores.get(chosen) for v in scores.values()) > 1:
+        return "tie"
+    if len(scores) > 1 and chosen == min(scores):
+        return "lowest tried"
+    if len(scores) > 1 and chosen == max(scores):
+        return "highest tried"
+    return ""
 
 
 def more_seeds(storage: Any, study: str, winner: list[SeedRun], names: set[str]) -> list[SeedRun]:

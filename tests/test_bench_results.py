@@ -248,9 +248,13 @@ def test_rate_choices_show_the_promoted_rate_and_ties(results, tmp_path):
     storage = Storage(f"sqlite:///{tmp_path / 'findings.db'}")
     _promoted(storage, "findings-cola-lora", "cola", {1e-4: 0.1, 1e-3: 0.2}, [0.3, 0.3, 0.3])
     _promoted(storage, "findings-cola-prefix", "cola", {1e-2: 0.0, 3e-2: 0.0}, [0.1, 0.1, 0.1])
+    _promoted(storage, "findings-cola-mam", "cola", {1e-4: 0.3, 3e-4: 0.0, 1e-3: 0.0}, [0.3, 0.3, 0.3])
+    _promoted(storage, "findings-cola-mh_pa_r5", "cola", {1e-4: 0.1, 3e-4: 0.2, 1e-3: 0.15}, [0.2, 0.2, 0.2])
     page = "\n".join(results.rate_choices(storage, "findings", results.findings_studies(storage)))
-    assert "| cola | lora | 0.0001: 10.0, **0.001: 20.0** |  |" in page
+    assert "| cola | lora | 0.0001: 10.0, **0.001: 20.0** | highest tried |" in page
     assert "| cola | prefix | **0.01: 0.0**, 0.03: 0.0 | tie |" in page
+    assert "| cola | mam | **0.0001: 30.0**, 0.0003: 0.0, 0.001: 0.0 | lowest tried |" in page
+    assert "| cola | mh_pa_r5 | 0.0001: 10.0, **0.0003: 20.0**, 0.001: 15.0 |  |" in page  # inside the grid
 
 
 def test_a_preset_tuned_by_a_findings_study_counts_in_the_preset_table(results, tmp_path):
