@@ -193,7 +193,8 @@ def budgets_section(storage: Any) -> list[str]:
              "`-mnli` rows start from MiniLM fully fine-tuned on MNLI (`intermediate-mnli.yaml`, "
              "`budget-<task>-mnli.yaml`; the mnli row is that intermediate run itself, on 1,000 held-out MNLI "
              "rows, with the two higher rates of `intermediate-mnli-tune.yaml`); `-mnli-tuned` rows start from "
-             "the best of those (`budget-<task>-mnli-tuned.yaml`). † marks LoRA runs from before the [CLS] pooler of MiniLM (untrained: the checkpoint was "
+             "the best of those (`budget-<task>-mnli-tuned.yaml`). † marks LoRA runs from before the [CLS] "
+             "pooler of MiniLM (untrained: the checkpoint was "
              "trained with mean pooling) trained with the head; they are kept as the evidence for that change. "
              "'LoRA tuned' is the findings study's LoRA: the best of four rates of its own range, 3 seeds; "
              "'best tuned method' is the best mean over 3 seeds of every method the findings and preset studies "
@@ -374,9 +375,8 @@ def rung0_scores(storage: Any, study: str) -> dict[float, float]:
 
 
 def rate_choices(storage: Any, set_name: str, per_budget: dict[str, dict[str, list[SeedRun]]]) -> list[str]:
-    """Per budget and method, the score of each rate at the first rung and the one promoted (bold);
-    'tie' when another rate scored the same, so that the choice said nothing; 'lowest' or 'highest'
-    when it won at the edge of the rates tried, so that the best rate may lie beyond them."""
+    """Per budget and method, the score of each rate at the first rung and the one promoted (bold),
+    with what the choice is worth (``_rate_choice_note``)."""
     lines = ["### The rates each method chose between (first rung, seed 0; the promoted one bold)", "",
              "'tie': another rate scored the same, so the choice said nothing; 'lowest tried' or 'highest tried': "
              "the promoted rate is at the edge of the grid, so the method's best rate may lie beyond it (the "
