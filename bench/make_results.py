@@ -198,7 +198,8 @@ def budgets_section(storage: Any) -> list[str]:
              "trained with mean pooling) trained with the head; they are kept as the evidence for that change. "
              "'LoRA tuned' is the findings study's LoRA: the best of four rates of its own range, 3 seeds; "
              "'best tuned method' is the best mean over 3 seeds of every method the findings and preset studies "
-             "of sections 1 and 2 tuned on that budget (the issue's bar is the best method's). "
+             "of sections 1 and 2 tuned on that budget (the issue's bar is the best method's); both cells are "
+             "score ×100, mean ± std over the seeds (section 2 quotes the half-width of the 95% interval). "
              f"A task counts as learned when its best score clears the majority class by {100 * LEARNED_BY:.0f} "
              f"points (CoLA: Matthews correlation ≥ {LEARNED_MCC}).", "",
              "| budget | steps | majority class | full fine-tuning (lr: score) | LoRA (lr: score) | LoRA tuned (3 seeds) "
