@@ -7,7 +7,8 @@
 Every method trains ``--steps`` AdamW steps (lr 1e-3 unless ``--lr name=value`` says otherwise,
 batch 32, the trainer's defaults otherwise)
 through ``deltaspace.trainers.train_and_evaluate``, and is scored on the full validation split.
-Two methods need more than the plain loop, supplied here the way the trainer will:
+Two methods need more than the plain loop; ``train_and_evaluate`` is given a bare model, so this
+script supplies it (``run_trial`` does both itself; for diff pruning at two thirds of the schedule):
 
 * diff_pruning adds ``regularization_loss(model)`` (its L0 penalty) to every training loss and,
   after two thirds of the steps, fixes its projected mask (``fix_diff_masks``, Guo et al.'s second

@@ -67,6 +67,13 @@ class AppliedMethod:
 
         return regularization_loss(self.model)
 
+    def after_step(self, step: int, schedule_steps: int) -> bool:
+        """Phase changes the deltas make during training, run by the loop after each step (diff
+        pruning fixes its projected mask two thirds into the schedule); True when one happened."""
+        from .sparse import fix_diff_masks_at
+
+        return fix_diff_masks_at(self.model, step, schedule_steps)
+
 
 def head_spec_of(model: Any) -> HeadSpec:
     name = type(model).__name__

@@ -118,6 +118,7 @@ def train_loop(
     regularization: Callable[[], torch.Tensor] | None = None,
     between_steps: Callable[[], object] | None = None,
     *,
+    after_step: Callable[[int, int], bool] | None = None,
     resume: LoopState | None = None,
     keep_state: bool = False,
 ) -> LoopResult:
@@ -126,7 +127,10 @@ def train_loop(
 
     ``regularization()``, when given, is added to the task loss at every step (diff pruning's L0
     penalty: ``AppliedMethod.regularization_loss``). ``between_steps()`` runs after each step
-    (the thread governor's re-check); its time counts as training. ``resume`` continues a run
+    (the thread governor's re-check); its time counts as training. ``after_step(step, schedule)``
+    lets the method change phase (diff pruning fixes its mask: ``AppliedMethod.after_step``); it
+    also runs once on resuming. When it reports a change, the best weights so far are forgotten:
+    they belong to the earlier phase, which the model can no longer express. ``resume`` continues a run
     that stopped earlier (its `LoopResult.state`); ``keep_state`` returns this run's state in
     ``LoopResult.state`` (taken before the best weights are restored)."""
     import torch
@@ -138,7 +142,8 @@ def train_loop(
     if not trainable:
         return LoopResult(status="failed", failure_reason="the model has no trainable parameters")
     steps = total_steps(len(train), settings)
-    optimizer, scheduler = make_optimizer(model, settings, schedule_length(len(train), settings))
+    schedule = schedule_length(len(train), settings)
+    optimizer, scheduler = make_optimizer(model, settings, schedule)
     precision = resolve_precision(settings.precision, device)
     scaler = precision.scaler()  # loss scaling only under fp16
     best_state: dict[str, torch.Tensor] = {}
@@ -151,6 +156,16 @@ def train_loop(
         for _ in range(out.steps):  # the batches the stopped run consumed
             next(batches)
         _set_rng_states(resume["rng"], device)
+
+    def change_phase() -> None:
+        """The method's phase change after a step (or on resuming), and forgetting the old best."""
+        nonlocal evals_since_best
+        if after_step is not None and after_step(out.steps, schedule):
+            out.best, evals_since_best = None, 0
+            best_state.clear()
+
+    if resume is not None:
+        change_phase()
 
     def run_eval(step: int) -> bool:
         """Evaluate, record, report; True when training should stop (pruned or early stop)."""
@@ -220,6 +235,7 @@ def train_loop(
             out.steps += 1
             out.examples += len(idx)
             progress.update(bar, advance=1, description=f"training  loss {loss_value:.4f}")
+            change_phase()
             if between_steps is not None:
                 between_steps()
             out.train_seconds += time.perf_counter() - tic

@@ -235,6 +235,7 @@ def _trial(
                 loop = train_loop(
                     model, train, steering, settings, device, evaluator.pad_id, on_eval, regularization, recheck,
                     resume=states.load(), keep_state=states.save_to is not None,
+                    after_step=built.applied.after_step if built.applied is not None else None,
                 )  # fmt: skip
             if loop.status == "complete":
                 with clock("store"):

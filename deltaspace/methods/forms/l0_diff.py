@@ -90,7 +90,9 @@ class L0Diff(WeightDelta):
         self.diff.view(-1)[indices] = values
         self.fixed_indices.copy_(indices)
         self.fixed.fill_(True)
-        self.log_alpha.requires_grad_(False)
+        # log α stays a trainable parameter (so a run's trainable set, and a saved loop state,
+        # stay the same across the phases); it no longer enters the forward pass or the penalty,
+        # so it receives no gradient and the optimiser leaves it alone.
 
     def delta(self) -> tuple[torch.Tensor, None]:
         if self.training and not bool(self.fixed):
